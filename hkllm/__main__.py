@@ -1,0 +1,3 @@
+from hkllm.cli import app
+
+app(prog_name="hkllm")

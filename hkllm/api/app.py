@@ -1,0 +1,123 @@
+"""build_app: the FastAPI application, its error envelope and its request-size limit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hkllm import __version__
+from hkllm.api.routes import health, openai, web
+from hkllm.engine import Engine
+from hkllm.errors import HkllmError, InvalidRequest, RequestTooLarge
+from hkllm.services.chat import ChatService
+from hkllm.settings import Settings
+from hkllm.store.db import Database
+
+
+def error_response(exc: HkllmError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
+    problems, param = [], None
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        if err.get("type") == "json_invalid":
+            return f"request body is not valid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}", None
+        where = ".".join(loc) or "body"
+        param = param or where
+        problems.append(f"{where}: {err.get('msg')}")
+    return "invalid request: " + "; ".join(problems), param
+
+
+class BodySizeLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = RequestTooLarge(f"request body exceeds the limit of {self.limit} bytes (HKLLM_MAX_REQUEST_BYTES)")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await error_response(too_large)(scope, receive, send)
+            return
+        if length is not None:
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked): read up to the limit here, answer 413 past it, else replay.
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await error_response(too_large)(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def build_app(settings: Settings, engine: Engine, *, db: Database | None = None,
+              on_shutdown: Callable[[], None] | None = None) -> FastAPI:
+    """The API app over ``engine``; closes the engine and calls ``on_shutdown`` (e.g. stop the
+    supervised model server) when the server shuts down."""
+    db = db or Database(settings.db_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.aclose()
+        if on_shutdown is not None:
+            await asyncio.to_thread(on_shutdown)
+
+    app = FastAPI(title="hkllm", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.db = db
+    app.state.chat_service = ChatService(engine, db, default_max_tokens=settings.default_max_tokens)
+
+    @app.exception_handler(HkllmError)
+    async def _hkllm_error(_request: Request, exc: HkllmError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = _describe_validation(exc)
+        return error_response(InvalidRequest(message, param=param))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        err = HkllmError(str(exc.detail))
+        err.status, err.type = exc.status_code, "invalid_request_error"
+        return error_response(err)
+
+    app.include_router(health.router)
+    app.include_router(openai.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    return app
+

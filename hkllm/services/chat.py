@@ -1,0 +1,119 @@
+"""Chat service: model resolution, defaults, the engine call and the chat log.
+
+Routes and the CLI call this; it reaches the model only through the ``Engine`` protocol. Each request
+is logged as one row written in one transaction when the request ends (success, error or a client
+that went away), so a crash never leaves half-written rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from hkllm.engine import ChatRequest, Engine
+from hkllm.errors import HkllmError, ModelNotFound
+from hkllm.store.db import Database
+from hkllm.store.models import ChatLog
+
+MODELS_TTL_S = 30.0
+
+
+class ChatService:
+    def __init__(self, engine: Engine, db: Database, *, default_max_tokens: int = 512) -> None:
+        self.engine = engine
+        self.db = db
+        self.default_max_tokens = default_max_tokens
+        self._models: list[dict[str, Any]] = []
+        self._models_at = 0.0
+
+    async def models(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        if not self._models or now - self._models_at > MODELS_TTL_S:
+            self._models = await self.engine.list_models()
+            self._models_at = now
+        return self._models
+
+    async def prepare(self, request: ChatRequest) -> ChatRequest:
+        """Resolve the model (unknown → 404 naming the available ones) and fill defaults."""
+        ids = [m["id"] for m in await self.models()]
+        model = request.model or (ids[0] if ids else None)
+        if model not in ids:
+            self._models_at = 0.0  # maybe the engine changed models: refetch next time
+            raise ModelNotFound(f"The model '{request.model}' does not exist; available: {', '.join(ids)}",
+                                param="model")
+        update: dict[str, Any] = {"model": model}
+        if request.max_tokens is None and request.max_completion_tokens is None:
+            update["max_tokens"] = self.default_max_tokens
+        return request.model_copy(update=update)
+
+    def _log(self, request: ChatRequest, *, request_id: str, source: str, started: float,
+             response: str | None, finish_reason: str | None, usage: dict[str, Any] | None,
+             ttft_ms: float | None, error: HkllmError | BaseException | None, status: str | None = None) -> None:
+        row = ChatLog(
+            request_id=request_id, source=source, model=request.model or "", engine=self.engine.name,
+            stream=request.stream, messages=[m.model_dump(exclude_none=True) for m in request.messages],
+            params=request.model_dump(exclude_none=True, exclude={"messages", "model", "stream"}),
+            response=response, finish_reason=finish_reason,
+            status=status or ("error" if error else "ok"),
+            error=(f"{type(error).__name__}: {error}" if error else None),
+            prompt_tokens=(usage or {}).get("prompt_tokens"), completion_tokens=(usage or {}).get("completion_tokens"),
+            ttft_ms=ttft_ms, duration_ms=(time.perf_counter() - started) * 1000, meta={},
+        )
+        with self.db.session() as session:
+            session.add(row)
+
+    async def complete(self, request: ChatRequest, *, source: str = "api") -> dict[str, Any]:
+        request = await self.prepare(request)
+        request_id, started = uuid.uuid4().hex, time.perf_counter()
+        try:
+            completion = await self.engine.complete(request)
+        except HkllmError as exc:
+            self._log(request, request_id=request_id, source=source, started=started, response=None,
+                      finish_reason=None, usage=None, ttft_ms=None, error=exc)
+            raise
+        choice = (completion.get("choices") or [{}])[0]
+        self._log(request, request_id=request_id, source=source, started=started,
+                  response=(choice.get("message") or {}).get("content"), finish_reason=choice.get("finish_reason"),
+                  usage=completion.get("usage"), ttft_ms=None, error=None)
+        completion["model"] = request.model
+        return completion
+
+    async def stream(self, request: ChatRequest, *, source: str = "api") -> AsyncIterator[dict[str, Any]]:
+        """Yield OpenAI chunks. Callers that must answer errors with a proper HTTP status (the API)
+        pull the first chunk before they start sending."""
+        request = await self.prepare(request)
+        request_id, started = uuid.uuid4().hex, time.perf_counter()
+        parts: list[str] = []
+        finish_reason: str | None = None
+        usage: dict[str, Any] | None = None
+        ttft_ms: float | None = None
+        chunks = 0
+        error: BaseException | None = None
+        status: str | None = None
+        try:
+            async for chunk in self.engine.stream(request):
+                chunk["model"] = request.model
+                for choice in chunk.get("choices") or []:
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        if ttft_ms is None:
+                            ttft_ms = (time.perf_counter() - started) * 1000
+                        parts.append(content)
+                        chunks += 1
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                usage = chunk.get("usage") or usage
+                yield chunk
+        except (GeneratorExit, asyncio.CancelledError):  # the client went away
+            status, error = "cancelled", None
+            raise
+        except BaseException as exc:  # logged, then re-raised to the caller
+            error = exc
+            raise
+        finally:
+            if usage is None and chunks:
+                usage = {"completion_tokens": chunks}
+            self._log(request, request_id=request_id, source=source, started=started, response="".join(parts),
+                      finish_reason=finish_reason, usage=usage, ttft_ms=ttft_ms, error=error, status=status)

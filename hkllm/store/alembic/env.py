@@ -1,0 +1,34 @@
+"""Alembic environment for hkllm (run through hkllm.store.db.migrate, or `alembic` with -x url=...)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import hkllm.store.models  # noqa: F401  (registers tables on Base.metadata)
+from hkllm.store.db import Base, make_db_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
+                      literal_binds=True, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    engine = make_db_engine(url)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
