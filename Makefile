@@ -10,7 +10,7 @@ SERVE_STAMP := $(VENV)/.installed-serve
 TEST_STAMP  := $(VENV)/.installed-test
 EXTRAS_ALL  := embedded,dev
 
-.PHONY: serve test bench lint clean
+.PHONY: serve test bench lint clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,16 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[$(EXTRAS_ALL)]'
 	touch $@ $(SERVE_STAMP)
 
+# Browser tests use Debian's chromium (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null) || \
+	  echo "warning: could not install chromium; the browser tests will be skipped"
+
 serve: $(SERVE_STAMP)
 	$(BIN)/hkllm serve
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) browser
 	$(BIN)/ruff check hkllm tests bench
 	$(BIN)/python -m pytest
 
