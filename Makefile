@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # stamp files below skip pip entirely until pyproject.toml changes: the build is a one-time cost.
 SERVE_STAMP := $(VENV)/.installed-serve
 TEST_STAMP  := $(VENV)/.installed-test
-EXTRAS_ALL  := embedded,dev
+EXTRAS_ALL  := embedded,postgres,eval,dev
 
 .PHONY: serve test bench lint clean browser
 

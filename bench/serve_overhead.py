@@ -41,10 +41,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def stream_once(client: httpx.Client, url: str, prompt: str, max_tokens: int) -> tuple[float, float, int]:
+def stream_once(client: httpx.Client, url: str, prompt: str, max_tokens: int,
+                extra: dict | None = None) -> tuple[float, float, int]:
     """(ttft seconds, total seconds, content chunks) for one streamed completion."""
     body = {"model": "hkllm-embedded", "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": max_tokens, "temperature": 0, "seed": 1, "stream": True}
+            "max_tokens": max_tokens, "temperature": 0, "seed": 1, "stream": True, **(extra or {})}
     start = time.perf_counter()
     ttft, tokens = None, 0
     with client.stream("POST", url, json=body) as response:
@@ -95,13 +96,18 @@ def main() -> None:
                     sys.exit(f"server did not start:\n{log.read_text()[-2000:]}")
                 time.sleep(0.5)
             stream_once(client, direct, PROMPTS[0], 8)  # warm-up both paths
-            stream_once(client, ours, PROMPTS[0], 8)
+            stream_once(client, ours, PROMPTS[0], 8, {"reply_lang": "off"})
             results: dict[str, list[tuple[float, float, int]]] = {"ours": [], "direct": []}
             for i in range(args.rounds):
-                prompt = PROMPTS[i % len(PROMPTS)]
+                # a distinct tag first, so neither path reuses the other's cached prompt prefix
+                base = PROMPTS[i % len(PROMPTS)]
                 order = [("ours", ours), ("direct", direct)] if i % 2 == 0 else [("direct", direct), ("ours", ours)]
                 for name, url in order:
-                    results[name].append(stream_once(client, url, prompt, args.max_tokens))
+                    # the same request both ways: our reply-language policy (which adds an instruction)
+                    # is turned off so only the serving path is compared
+                    extra = {"reply_lang": "off"} if name == "ours" else None
+                    prompt = f"[{i}{name[0]}] {base}"
+                    results[name].append(stream_once(client, url, prompt, args.max_tokens, extra))
                 print(f"round {i + 1}/{args.rounds}: ours {results['ours'][-1][0]*1000:.0f} ms TTFT, direct {results['direct'][-1][0]*1000:.0f} ms", flush=True)
     finally:
         proc.send_signal(signal.SIGTERM)

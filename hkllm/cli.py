@@ -136,6 +136,8 @@ def chat(
     model: Annotated[str | None, typer.Option(help="Model id (default: the engine's first).")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Longest reply, in tokens.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    lang: Annotated[str | None, typer.Option(
+        "--lang", help="Reply language: yue, zh-Hant, zh-Hans, en, auto (follow the user) or off.")] = None,
 ) -> None:
     """Chat with the model: one question, or an interactive session that keeps history (/reset, /exit)."""
     from hkllm.services.chat import ChatService
@@ -146,11 +148,12 @@ def chat(
 
     async def run() -> None:
         async with _engine_for_cli(settings) as engine:
-            service = ChatService(engine, Database(settings.db_url), default_max_tokens=settings.default_max_tokens)
+            service = ChatService(engine, Database(settings.db_url), default_max_tokens=settings.default_max_tokens,
+                                  reply_lang=settings.reply_lang)
 
             def request(stream: bool) -> ChatRequest:
                 return ChatRequest(model=model, messages=history, max_tokens=max_tokens,
-                                   temperature=temperature, stream=stream)
+                                   temperature=temperature, stream=stream, reply_lang=lang)
 
             async def ask_stream() -> str:
                 parts = [_print_chunk_text(c) async for c in service.stream(request(True), source="cli")]

@@ -59,10 +59,13 @@ class ChatRequest(BaseModel):
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     user: str | None = None
+    # hkllm extension (not forwarded): reply language — yue, zh-Hant, zh-Hans, en, auto (follow the
+    # user), or off (no language policy). Send it with the openai SDK as extra_body={"reply_lang": "yue"}.
+    reply_lang: str | None = Field(None, max_length=16)
 
     def payload(self, *, model: str, stream: bool) -> dict[str, Any]:
         """The JSON body sent to an OpenAI-compatible server."""
-        body = self.model_dump(exclude_none=True, exclude={"model", "stream", "stream_options"})
+        body = self.model_dump(exclude_none=True, exclude={"model", "stream", "stream_options", "reply_lang"})
         body["messages"] = [m.model_dump(exclude_none=True) for m in self.messages]
         if "max_completion_tokens" in body:
             body.setdefault("max_tokens", body.pop("max_completion_tokens"))

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(
         512, description="max_tokens used when a chat request sets none."
     )
+    reply_lang: str = Field(
+        "auto",
+        description="Default reply language: auto (answer in the user's language), yue, zh-Hant, zh-Hans, en, "
+        "or off (no reply-language policy). A request's reply_lang field overrides it.",
+    )
     api_keys: list[str] = Field(
         default_factory=list,
         description="If non-empty, the API requires 'Authorization: Bearer <key>' with one of these.",

@@ -43,6 +43,8 @@ def fake_engine() -> FakeEngine:
 
 @pytest.fixture
 def client(settings: Settings, fake_engine: FakeEngine) -> Iterator[TestClient]:
+    """The API over the fake engine, reply-language policy off (tests of the policy turn it on)."""
+    settings.reply_lang = "off"
     with TestClient(build_app(settings, fake_engine)) as test_client:
         yield test_client
 

@@ -155,3 +155,59 @@ def test_index_page_is_self_contained(client):
 
 def test_unknown_route_uses_error_envelope(client):
     assert_error(client.get("/v1/nothing"), 404, contains="Not Found")
+
+
+# -- reply-language policy through the API ---------------------------------------------------------
+
+CANTONESE = [{"role": "user", "content": "我想問下強積金係點計㗎？"}]
+
+
+def test_policy_converts_simplified_reply_to_traditional(client, fake_engine):
+    fake_engine.add("强积金是一种退休保障计划，雇主和雇员都要供款。")
+    r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "強積金是甚麼？"}],
+                                                  "reply_lang": "zh-Hant"})
+    body = r.json()
+    assert body["choices"][0]["message"]["content"] == "強積金是一種退休保障計劃，僱主和僱員都要供款。"
+    assert body["hkllm"]["converted"] is True and body["hkllm"]["regenerated"] is False
+    system = fake_engine.requests[0].messages[0]
+    assert system.role == "system" and system.text()  # the instruction was added
+    (row,) = log_rows(client)
+    assert row.meta["reply_lang"] == "zh-Hant" and row.meta["converted"] is True
+
+
+def test_policy_regenerates_a_reply_in_the_wrong_language(client, fake_engine):
+    fake_engine.add("The MPF is a retirement savings scheme.", "強積金係一個退休保障計劃，你同老細都要供款㗎。")
+    r = client.post("/v1/chat/completions", json={"messages": CANTONESE, "reply_lang": "auto"})
+    body = r.json()
+    assert body["hkllm"]["reply_lang"] == "yue"
+    assert body["hkllm"]["regenerated"] is True and body["hkllm"]["language_ok"] is True
+    assert "㗎" in body["choices"][0]["message"]["content"]
+    assert len(fake_engine.requests) == 2
+    assert body["usage"]["completion_tokens"] == 7 + 1  # both attempts counted (the fake counts words)
+
+
+def test_policy_off_leaves_the_request_alone(client, fake_engine):
+    fake_engine.add("简体回复")
+    body = client.post("/v1/chat/completions", json={"messages": CANTONESE}).json()
+    assert body["choices"][0]["message"]["content"] == "简体回复"
+    assert [m.role for m in fake_engine.requests[0].messages] == ["user"]
+
+
+def test_unknown_reply_lang_is_400(client):
+    r = client.post("/v1/chat/completions", json={"messages": USER, "reply_lang": "klingon"})
+    assert_error(r, 400, contains="unknown reply language", param="reply_lang")
+    r = client.post("/v1/chat/completions", json={"messages": USER, "reply_lang": "x" * 40})
+    assert_error(r, 400, contains="reply_lang")
+
+
+def test_streamed_reply_is_converted_on_the_fly(client, fake_engine):
+    fake_engine.add("强积金是退休计划。雇主要供款。")
+    with client.stream("POST", "/v1/chat/completions",
+                       json={"messages": [{"role": "user", "content": "強積金是甚麼？"}], "stream": True,
+                             "reply_lang": "zh-Hant"}) as r:
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1]
+                   if json.loads(e)["choices"])
+    assert text == "強積金是退休計劃。僱主要供款。"
+    (row,) = log_rows(client)
+    assert row.response == text and row.meta["language_ok"] is True

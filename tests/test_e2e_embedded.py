@@ -100,19 +100,34 @@ def test_openai_sdk_non_streamed_and_streamed(server, prompt, expect):
     client = _sdk(server)
     models = [m.id for m in client.models.list().data]
     assert models == ["hkllm-embedded"]
+    off = {"reply_lang": "off"}  # the plain serving path: streamed and non-streamed must agree
     completion = client.chat.completions.create(
-        model="hkllm-embedded", messages=[{"role": "user", "content": prompt}], max_tokens=40, temperature=0)
+        model="hkllm-embedded", messages=[{"role": "user", "content": prompt}], max_tokens=40, temperature=0,
+        extra_body=off)
     text = completion.choices[0].message.content
     assert text and expect(text)
     assert completion.usage.completion_tokens > 0
 
     stream = client.chat.completions.create(
         model="hkllm-embedded", messages=[{"role": "user", "content": prompt}], max_tokens=40, temperature=0,
-        stream=True)
+        stream=True, extra_body=off)
     pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
     streamed = "".join(pieces)
     assert len([p for p in pieces if p]) > 3 and expect(streamed)
     assert streamed == text  # temperature 0: the same reply both ways
+
+
+def test_reply_language_policy_with_the_real_model(server):
+    from hkllm.lang import detect
+
+    client = _sdk(server)
+    completion = client.chat.completions.create(
+        model="hkllm-embedded", messages=[{"role": "user", "content": "請用一句話介紹香港的天星小輪。"}],
+        max_tokens=60, temperature=0)
+    meta = completion.model_extra["hkllm"]
+    assert meta["reply_lang"] == "zh-Hant"
+    text = completion.choices[0].message.content
+    assert detect(text).label == "zh-Hant", (text, meta)  # Traditional script, whatever the model drifted to
 
 
 def test_bad_input_over_the_real_server_then_still_serving(server):

@@ -54,7 +54,8 @@ def test_page_streams_a_reply_and_keeps_history(live_server, tmp_path):
         page.screenshot(path=str(tmp_path / "chat.png"))
         browser.close()
     last = engine.requests[-1]
-    assert [m.role for m in last.messages] == ["user", "assistant", "user"]  # history was sent
+    # history was sent (plus the reply-language instruction the service adds)
+    assert [m.role for m in last.messages if m.role != "system"] == ["user", "assistant", "user"]
     assert last.stream is True
 
 

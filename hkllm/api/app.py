@@ -97,7 +97,8 @@ def build_app(settings: Settings, engine: Engine, *, db: Database | None = None,
     app.state.settings = settings
     app.state.engine = engine
     app.state.db = db
-    app.state.chat_service = ChatService(engine, db, default_max_tokens=settings.default_max_tokens)
+    app.state.chat_service = ChatService(engine, db, default_max_tokens=settings.default_max_tokens,
+                                              reply_lang=settings.reply_lang)
 
     @app.exception_handler(HkllmError)
     async def _hkllm_error(_request: Request, exc: HkllmError) -> JSONResponse:

@@ -1,8 +1,14 @@
-"""Chat service: model resolution, defaults, the engine call and the chat log.
+"""Chat service: model resolution, defaults, the reply-language policy, the engine call, the chat log.
 
 Routes and the CLI call this; it reaches the model only through the ``Engine`` protocol. Each request
 is logged as one row written in one transaction when the request ends (success, error or a client
 that went away), so a crash never leaves half-written rows.
+
+Reply language (``hkllm.lang.policy``): the target is the request's ``reply_lang``, else the
+``reply_lang`` setting, else (auto) the user's own language. Non-streamed replies are checked; a wrong
+script is converted, a wrong language regenerated once. Streamed replies get the instruction and an
+on-the-fly script conversion (a stream cannot be regenerated); their verdict is logged. Completions
+carry what happened in an ``hkllm`` field.
 """
 
 from __future__ import annotations
@@ -14,7 +20,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from hkllm.engine import ChatRequest, Engine
-from hkllm.errors import HkllmError, ModelNotFound
+from hkllm.errors import HkllmError, InvalidRequest, ModelNotFound
+from hkllm.lang.policy import (
+    check_reply,
+    fix_stream_script,
+    generate_with_policy,
+    normalize_target,
+    resolve_target,
+    with_language_instruction,
+)
 from hkllm.store.db import Database
 from hkllm.store.models import ChatLog
 
@@ -22,10 +36,12 @@ MODELS_TTL_S = 30.0
 
 
 class ChatService:
-    def __init__(self, engine: Engine, db: Database, *, default_max_tokens: int = 512) -> None:
+    def __init__(self, engine: Engine, db: Database, *, default_max_tokens: int = 512,
+                 reply_lang: str = "auto") -> None:
         self.engine = engine
         self.db = db
         self.default_max_tokens = default_max_tokens
+        self.reply_lang = reply_lang
         self._models: list[dict[str, Any]] = []
         self._models_at = 0.0
 
@@ -49,9 +65,20 @@ class ChatService:
             update["max_tokens"] = self.default_max_tokens
         return request.model_copy(update=update)
 
+    def reply_target(self, request: ChatRequest) -> str | None:
+        """The reply language to enforce, or None when the policy is off for this request."""
+        choice = (request.reply_lang or self.reply_lang or "auto").strip()
+        if choice.lower() == "off":
+            return None
+        try:
+            return normalize_target(choice) or resolve_target(request.messages)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), param="reply_lang") from exc
+
     def _log(self, request: ChatRequest, *, request_id: str, source: str, started: float,
              response: str | None, finish_reason: str | None, usage: dict[str, Any] | None,
-             ttft_ms: float | None, error: HkllmError | BaseException | None, status: str | None = None) -> None:
+             ttft_ms: float | None, error: HkllmError | BaseException | None, status: str | None = None,
+             meta: dict[str, Any] | None = None) -> None:
         row = ChatLog(
             request_id=request_id, source=source, model=request.model or "", engine=self.engine.name,
             stream=request.stream, messages=[m.model_dump(exclude_none=True) for m in request.messages],
@@ -60,41 +87,56 @@ class ChatService:
             status=status or ("error" if error else "ok"),
             error=(f"{type(error).__name__}: {error}" if error else None),
             prompt_tokens=(usage or {}).get("prompt_tokens"), completion_tokens=(usage or {}).get("completion_tokens"),
-            ttft_ms=ttft_ms, duration_ms=(time.perf_counter() - started) * 1000, meta={},
+            ttft_ms=ttft_ms, duration_ms=(time.perf_counter() - started) * 1000, meta=meta or {},
         )
         with self.db.session() as session:
             session.add(row)
 
     async def complete(self, request: ChatRequest, *, source: str = "api") -> dict[str, Any]:
         request = await self.prepare(request)
+        target = self.reply_target(request)
         request_id, started = uuid.uuid4().hex, time.perf_counter()
+        meta: dict[str, Any] = {"reply_lang": target}
         try:
-            completion = await self.engine.complete(request)
+            if target is None:
+                completion = await self.engine.complete(request)
+            else:
+                result = await generate_with_policy(self.engine, request, target)
+                completion = result.final_completion()
+                meta.update(detected=result.detected, converted=result.converted,
+                            regenerated=result.regenerated, language_ok=result.ok)
         except HkllmError as exc:
             self._log(request, request_id=request_id, source=source, started=started, response=None,
-                      finish_reason=None, usage=None, ttft_ms=None, error=exc)
+                      finish_reason=None, usage=None, ttft_ms=None, error=exc, meta=meta)
             raise
         choice = (completion.get("choices") or [{}])[0]
         self._log(request, request_id=request_id, source=source, started=started,
                   response=(choice.get("message") or {}).get("content"), finish_reason=choice.get("finish_reason"),
-                  usage=completion.get("usage"), ttft_ms=None, error=None)
+                  usage=completion.get("usage"), ttft_ms=None, error=None, meta=meta)
         completion["model"] = request.model
+        completion["hkllm"] = meta
         return completion
 
     async def stream(self, request: ChatRequest, *, source: str = "api") -> AsyncIterator[dict[str, Any]]:
         """Yield OpenAI chunks. Callers that must answer errors with a proper HTTP status (the API)
         pull the first chunk before they start sending."""
         request = await self.prepare(request)
+        target = self.reply_target(request)
+        if target is None:
+            chunks = self.engine.stream(request)
+        else:
+            chunks = fix_stream_script(self.engine.stream(with_language_instruction(request, target)), target)
+        meta: dict[str, Any] = {"reply_lang": target}
         request_id, started = uuid.uuid4().hex, time.perf_counter()
         parts: list[str] = []
         finish_reason: str | None = None
         usage: dict[str, Any] | None = None
         ttft_ms: float | None = None
-        chunks = 0
+        pieces = 0
         error: BaseException | None = None
         status: str | None = None
         try:
-            async for chunk in self.engine.stream(request):
+            async for chunk in chunks:
                 chunk["model"] = request.model
                 for choice in chunk.get("choices") or []:
                     content = (choice.get("delta") or {}).get("content")
@@ -102,7 +144,7 @@ class ChatService:
                         if ttft_ms is None:
                             ttft_ms = (time.perf_counter() - started) * 1000
                         parts.append(content)
-                        chunks += 1
+                        pieces += 1
                     finish_reason = choice.get("finish_reason") or finish_reason
                 usage = chunk.get("usage") or usage
                 yield chunk
@@ -113,7 +155,11 @@ class ChatService:
             error = exc
             raise
         finally:
-            if usage is None and chunks:
-                usage = {"completion_tokens": chunks}
+            if usage is None and pieces:
+                usage = {"completion_tokens": pieces}
+            if target is not None and parts:
+                verdict = check_reply("".join(parts), target)
+                meta.update(detected=verdict.guess.label, language_ok=verdict.ok)
             self._log(request, request_id=request_id, source=source, started=started, response="".join(parts),
-                      finish_reason=finish_reason, usage=usage, ttft_ms=ttft_ms, error=error, status=status)
+                      finish_reason=finish_reason, usage=usage, ttft_ms=ttft_ms, error=error, status=status,
+                      meta=meta)

@@ -1,0 +1,1 @@
+"""Knowledge base: ingest parsers (``kb.ingest``), the shared types (``kb.types``) and citations (``kb.citations``)."""

@@ -1,0 +1,197 @@
+"""``hkllm kb ingest|search|show|stats|verify|reindex``: the knowledge base from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from hkllm.errors import HkllmError
+
+app = typer.Typer(help="Knowledge base: ingest legislation, judgments and documents; search; verify citations.",
+                  no_args_is_help=True, add_completion=False)
+
+T = TypeVar("T")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def _run(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except HkllmError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _cite(citation: dict[str, Any]) -> str:
+    from hkllm.kb.citations import format_citation
+    from hkllm.kb.store import citation_from_json
+
+    c = citation_from_json(citation)
+    try:
+        return format_citation(c, c.lang or "en")
+    except Exception:  # noqa: BLE001 - display only
+        return str({k: v for k, v in citation.items() if v})
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders or ZIP archives.")],
+    collection: Annotated[str, typer.Option(help="Collection to put the documents in.")] = "default",
+    force: Annotated[bool, typer.Option(help="Re-store documents even when unchanged.")] = False,
+    as_json: JsonOpt = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (default: when stderr is a terminal).")]
+    = sys.stderr.isatty(),
+    pause_after_doc: Annotated[float, typer.Option(hidden=True, help="Sleep after each document (tests).")] = 0.0,
+) -> None:
+    """Parse and store documents: one transaction per document, a clear error per bad file, resumable."""
+    from hkllm.kb import service
+
+    def on_outcome(o: Any) -> None:
+        if not as_json and not progress:
+            typer.echo(f"{o.status:8} {o.source}: {o.message}", err=o.status == "error")
+
+    report = _run(lambda: service.ingest([str(p) for p in paths], collection=collection, force=force,
+                                         progress=progress and not as_json, pause_s=pause_after_doc,
+                                         on_outcome=on_outcome))
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        if progress:
+            for o in report.outcomes:
+                if o.status == "error":
+                    typer.echo(f"error    {o.source}: {o.message}", err=True)
+        s = report.summary()
+        typer.echo(f"{s['added']} added, {s['replaced']} replaced, {s['skipped']} skipped, {s['error']} failed; "
+                   f"{s['units']} units stored, {s['embedded']} passages embedded in {report.seconds:.1f}s")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="The question or keywords.")],
+    k: Annotated[int, typer.Option("-k", "--top", help="Number of hits.")] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+    kind: Annotated[str | None, typer.Option(help="legislation, judgment or document.")] = None,
+    cap: Annotated[str | None, typer.Option(help="Chapter number, e.g. 486.")] = None,
+    lang: Annotated[str | None, typer.Option(help="Show hits in en or zh-Hant.")] = None,
+    collection: Annotated[str | None, typer.Option()] = None,
+    version_date: Annotated[str | None, typer.Option(help="Only this version date (YYYY-MM-DD).")] = None,
+    as_of: Annotated[str | None, typer.Option(help="The versions in force on this date.")] = None,
+    all_versions: Annotated[bool, typer.Option(help="Include superseded versions.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hybrid (BM25 + dense) search; --json prints a JSON list of hits."""
+    from hkllm.kb import service
+
+    def go() -> dict[str, Any]:
+        filters = service.make_filters(kind=kind, cap=cap, lang=lang, collection=collection,
+                                       version_date=version_date, as_of=as_of, include_superseded=all_versions)
+        return service.search(query, k=k, mode=mode, filters=filters)
+
+    result = _run(go)
+    if as_json:
+        _print_json(result["hits"])
+        return
+    if not result["hits"]:
+        typer.echo("no hits")
+    for hit in result["hits"]:
+        text = " ".join(hit["text"].split())
+        typer.echo(f"{hit['rank']}. {_cite(hit['citation'])}  {hit['heading']}  [{hit['lang']}, "
+                   f"score {hit['score']:.4f}, unit {hit['unit_id']}]")
+        typer.echo(f"   {text[:240]}{'…' if len(text) > 240 else ''}")
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="A unit id or a citation: 'Cap. 486 s. 18', '第486章第18條'.")],
+    lang: Annotated[str | None, typer.Option(help="en or zh-Hant.")] = None,
+    version_date: Annotated[str | None, typer.Option(help="The version in force on this date.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a stored provision / paragraph / chunk (any version)."""
+    from hkllm.kb import service
+
+    result = _run(lambda: service.show(ref, lang=lang, version_date=version_date))
+    if as_json:
+        _print_json(result)
+        return
+    for unit in result.get("units", []):
+        versions = ", ".join(f"{v['version_date']}{' (current)' if v['is_current'] else ''}"
+                             for v in unit.get("versions", []))
+        typer.echo(f"== {_cite(unit['citation'])}  {unit['heading']}  [{unit['lang']}, unit {unit['id']}]")
+        typer.echo(f"   {unit['document_title']}, version {unit['version_date']}; versions: {versions}")
+        typer.echo(unit["text"])
+        typer.echo("")
+    for doc in result.get("documents", []):
+        typer.echo(f"== {doc['title']} ({doc['key']}, version {doc['version_date']}, {doc['unit_count']} units)")
+        for item in doc["contents"]:
+            typer.echo(f"   {item['key']:>12}  {item['heading']}  [unit {item['id']}]")
+
+
+@app.command()
+def stats(
+    check: Annotated[bool, typer.Option(help="Also run the integrity checks.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Documents and units stored, by kind, language and version."""
+    from hkllm.kb import service
+
+    result = _run(lambda: service.stats(check=check))
+    if as_json:
+        _print_json(result)
+    else:
+        typer.echo(f"backend {result['backend']}, embedder {result['embedder']}")
+        typer.echo(f"documents: {result['documents']} ({result['documents_current']} current)")
+        typer.echo(f"units: {result['units']} ({result['units_current']} current); "
+                   f"embedded: {result['embedded_units']}")
+        for d in result["documents_list"]:
+            flag = "current" if d["is_current"] else "superseded"
+            typer.echo(f"  [{d['id']}] {d['key']}  {d['version_date']}  {d['unit_count']} units  {flag}  "
+                       f"({d['collection']})")
+        if check:
+            problems = result["integrity_problems"]
+            typer.echo("integrity: ok" if not problems else "integrity problems:\n  " + "\n  ".join(problems))
+    if check and result["integrity_problems"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    file: Annotated[Path | None, typer.Option(help="Read the text from this file instead of stdin.")] = None,
+    version_date: Annotated[str | None, typer.Option(help="Check against the versions in force then.")] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when a citation does not resolve.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the citations in a text (stdin) and check each against the knowledge base."""
+    from hkllm.kb import service
+
+    text = file.read_text(encoding="utf-8") if file else sys.stdin.read()
+    result = _run(lambda: service.verify(text, version_date=version_date))
+    if as_json:
+        _print_json(result["citations"])
+    else:
+        for item in result["citations"]:
+            mark = "ok " if item["resolved"] else "BAD"
+            typer.echo(f"{mark} {item['text']!r}: {item['status']} - {item['detail']}")
+        typer.echo(f"{result['resolved']} resolved, {result['unresolved']} unresolved")
+    if strict and result["unresolved"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the full-text index terms (after the search normaliser or segmenter changed)."""
+    from hkllm.kb import service
+
+    count = _run(lambda: service.get_store().reindex())
+    typer.echo(f"reindexed {count} units")
