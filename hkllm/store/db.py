@@ -27,8 +27,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     cursor.close()
 
 
+def sqlalchemy_url(url: str) -> str:
+    """PostgreSQL URLs use psycopg 3 (``postgresql+psycopg://``); others are returned as they are."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def make_db_engine(url: str) -> Engine:
     """A SQLAlchemy engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    url = sqlalchemy_url(url)
     if url.startswith("sqlite"):
         db_path = url.split("///", 1)[-1]
         if db_path and db_path != ":memory:":
@@ -42,7 +51,7 @@ def make_db_engine(url: str) -> Engine:
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(ALEMBIC_DIR))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
     return cfg
 
 

@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from hkllm.cli import app as root_app
-from hkllm.errors import HkllmError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hk-legislation"
 
@@ -129,18 +127,12 @@ def test_search_rejects_bad_filters(corpus: Path) -> None:
 
 @pytest.fixture
 def api(corpus: Path) -> TestClient:
-    from hkllm.kb.routes import router
+    """The real app (KB router mounted by build_app) over a fake chat engine."""
+    from hkllm.api.app import build_app
+    from hkllm.engine import FakeEngine
+    from hkllm.settings import Settings
 
-    app = FastAPI()
-    app.include_router(router)
-
-    @app.exception_handler(HkllmError)
-    async def handle(_request, exc: HkllmError):  # noqa: ANN001, ANN202
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
-
-    return TestClient(app)
+    return TestClient(build_app(Settings(), FakeEngine()))
 
 
 def test_api_routes(api: TestClient, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,16 +156,13 @@ def test_api_routes(api: TestClient, corpus: Path, monkeypatch: pytest.MonkeyPat
     assert [c["resolved"] for c in v["citations"]] == [True, False]
     assert api.get("/v1/kb/search", params={"q": "x", "lang": "klingon"}).status_code == 400
 
-    monkeypatch.setenv("HKLLM_KB_MAX_UPLOAD_BYTES", "100")
+    api.app.state.settings.kb_max_upload_bytes = 100
     r = api.post("/v1/kb/ingest", params={"filename": "big.xml"}, content=upload)
     assert r.status_code == 413
 
 
-def test_api_key_required_when_configured(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hkllm.settings import get_settings
-
-    monkeypatch.setenv("HKLLM_API_KEYS", '["sekrit"]')
-    get_settings.cache_clear()
+def test_api_key_required_when_configured(api: TestClient) -> None:
+    api.app.state.settings.api_keys = ["sekrit"]
     assert api.get("/v1/kb/stats").status_code == 401
     assert api.get("/v1/kb/stats", headers={"Authorization": "Bearer sekrit"}).status_code == 200
 
