@@ -86,7 +86,7 @@ def interleaved(prompts: list[tuple[str, str | None]]) -> list[tuple[str, str | 
 
 
 async def run(url: str, max_tokens: int, limit: int | None, out: Path | None, resume: bool = False,
-              rerun: bool = False) -> int:
+              rerun: bool = False, rerun_targets: tuple[str, ...] = ()) -> int:
     engine = OpenAICompatibleEngine(url, timeout_s=600)
     health = await engine.health()
     if not health.ok:
@@ -94,7 +94,8 @@ async def run(url: str, max_tokens: int, limit: int | None, out: Path | None, re
         return 1
     rows: list[dict] = []
     if resume and out and out.is_file():  # continue a run that was cut short
-        rows = [r for r in json.loads(out.read_text(encoding="utf-8")) if not (rerun and r["regenerated"])]
+        rows = [r for r in json.loads(out.read_text(encoding="utf-8"))
+                if not (rerun and r["regenerated"]) and r["target"] not in rerun_targets]
     done = {(r["prompt"], r["override"]) for r in rows}
     prompts = interleaved(PROMPTS)[:limit] if limit else interleaved(PROMPTS)
     prompts = [p for p in prompts if p not in done]
@@ -154,13 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="skip the prompts already in the --out file")
     parser.add_argument("--rerun-regenerated", action="store_true",
                         help="with --resume: run again the prompts whose reply was regenerated (after a policy change)")
+    parser.add_argument("--rerun-target", action="append", default=[],
+                        help="with --resume: run again the prompts of this target (after changing its instruction)")
     parser.add_argument("--summarize", type=Path, default=None, help="only print the table of a saved --out file")
     args = parser.parse_args(argv)
     if args.summarize:
         summarize(json.loads(args.summarize.read_text(encoding="utf-8")))
         return 0
     return asyncio.run(run(args.engine_url, args.max_tokens, args.limit, args.out, args.resume,
-                           args.rerun_regenerated))
+                           args.rerun_regenerated, tuple(args.rerun_target)))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ _ALIASES = {
 _AUTO = ("", "auto", "none", "default")
 
 _INSTRUCTIONS = {
-    "yue": "請用香港廣東話口語（粵語白話文，繁體字）回答，即係用「係、嘅、唔、佢、喺、咗、啲、冇」呢類字，唔好用普通話書面語。",
+    # No list of sample characters here: the 1.5B model parrots such lists back as its answer.
+    "yue": "你係一個香港助手。請用香港人日常講嘢嘅廣東話口語回答用戶嘅問題，用繁體字。",
     "zh-Hant": "請用繁體中文書面語（香港標準書面語）回答。",
     "zh-Hans": "请用简体中文回答。",
     "en": "Reply in English.",
