@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -91,6 +92,10 @@ def run(
         finally:
             await eng.aclose()
 
+    def _terminate(_signum: int, _frame: object) -> None:  # SIGTERM: stop like Ctrl-C (run stays resumable)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         asyncio.run(go())
     except HkllmError as exc:
@@ -99,6 +104,7 @@ def run(
         err.print("[yellow]interrupted[/]: answers so far are saved; run the same command again to resume.")
         raise typer.Exit(code=130) from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         database.dispose()
     for s in summaries:
         for line in s.skipped_rows:
