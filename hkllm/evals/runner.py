@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.progress import Progress
 
+from hkllm.embedded import make_engine
 from hkllm.engine import ChatMessage, ChatRequest, Engine, FakeEngine, OpenAICompatibleEngine, completion_text
 from hkllm.errors import EngineError, EngineUnavailable, HkllmError, InvalidRequest
 from hkllm.evals import store
@@ -85,14 +86,8 @@ def resolve_engine(spec: str | None, settings: Settings, *, timeout_s: float = D
     server. ``fake`` / ``fake:correct`` / ``fake:wrong``: an :class:`OracleEngine` (tests only).
     """
     if spec is None or spec in ("", "embedded", "default"):
-        if settings.engine_url:
-            return OpenAICompatibleEngine(settings.engine_url, api_key=settings.engine_api_key,
-                                          model=settings.engine_model, timeout_s=timeout_s, name="engine_url")
-        return OpenAICompatibleEngine(
-            f"http://127.0.0.1:{settings.embedded_port}/v1", model=settings.engine_model or settings.model_alias,
-            timeout_s=timeout_s, name="embedded",
-            unavailable_hint="Start it with `hkllm serve`, or pass --engine URL.",
-        )
+        # the same engine the server and the chat CLI use (remote engine_url, or the embedded server)
+        return make_engine(settings.model_copy(update={"engine_timeout_s": timeout_s}))
     if spec == "fake" or spec.startswith("fake:"):
         return OracleEngine(spec.partition(":")[2] or "correct")
     if spec.startswith(("http://", "https://")):
