@@ -181,9 +181,20 @@ def test_policy_regenerates_a_reply_in_the_wrong_language(client, fake_engine):
     body = r.json()
     assert body["hkllm"]["reply_lang"] == "yue"
     assert body["hkllm"]["regenerated"] is True and body["hkllm"]["language_ok"] is True
+    assert body["hkllm"]["localized"] is False
     assert "㗎" in body["choices"][0]["message"]["content"]
     assert len(fake_engine.requests) == 2
     assert body["usage"]["completion_tokens"] == 7 + 1  # both attempts counted (the fake counts words)
+
+
+def test_policy_localizes_a_cantonese_answer_left_in_standard_chinese(client, fake_engine):
+    fake_engine.add("強積金是一個退休保障計劃，你和僱主都要供款。", "強積金是退休保障計劃，他們都要供款。")
+    r = client.post("/v1/chat/completions", json={"messages": CANTONESE, "reply_lang": "auto"})
+    body = r.json()
+    assert body["choices"][0]["message"]["content"] == "強積金係退休保障計劃，佢哋都要供款。"
+    assert body["hkllm"]["localized"] is True and body["hkllm"]["language_ok"] is True
+    (row,) = log_rows(client)
+    assert row.meta["localized"] is True and row.response == body["choices"][0]["message"]["content"]
 
 
 def test_policy_off_leaves_the_request_alone(client, fake_engine):

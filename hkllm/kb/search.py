@@ -16,9 +16,7 @@ Fusion works on *provisions*, not rows: the English and Chinese versions of a pr
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -30,6 +28,7 @@ from typing import Any, Literal
 from hkllm.errors import InvalidRequest
 from hkllm.kb.embed import Embedder
 from hkllm.kb.store import KBStore, SearchFilters, StoredUnit, UnitRef, canonical_lang
+from hkllm.lang.cantonese import jieba_module
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
@@ -75,19 +74,6 @@ def normalise(text: str) -> str:
     return _lang_normaliser()(text)
 
 
-_jieba_lock = threading.Lock()
-
-
-@cache
-def _jieba() -> Any:
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    with _jieba_lock:
-        jieba.initialize()
-    return jieba
-
-
 _CJK_RUN_RE = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+)")
 
 
@@ -113,7 +99,7 @@ def tokens(text: str, *, normalised: bool = False) -> list[str]:
     out: list[str] = []
     for i, part in enumerate(_CJK_RUN_RE.split(text)):
         if i % 2:
-            out.extend(t for t in _jieba().cut_for_search(part, HMM=JIEBA_HMM) if t.strip())
+            out.extend(t for t in jieba_module().cut_for_search(part, HMM=JIEBA_HMM) if t.strip())
         elif part:
             out.extend(s_stem(w) for w in _WORD_RE.findall(part))
     return out

@@ -1,9 +1,11 @@
 """The knowledge-base store: documents and their units, a full-text index and embeddings.
 
 ``KBStore`` holds everything that is plain SQL (shared by SQLite and PostgreSQL); ``SQLiteKBStore``
-adds FTS5 ``bm25()`` and dense search over an in-memory float32 matrix (loaded lazily, cached per
-process, reloaded when another writer bumps the store's generation); ``PgKBStore`` (``store_pg``) uses a
-``tsvector`` GIN index and pgvector HNSW instead. ``open_store(url)`` picks one.
+(``store_sqlite``) adds FTS5 ``bm25()`` and dense search over an in-memory float32 matrix (loaded
+lazily, cached per process, reloaded when another writer bumps the store's generation); ``PgKBStore``
+(``store_pg``) uses a ``tsvector`` GIN index and pgvector HNSW instead. ``open_store(url)`` picks one.
+The records they exchange (``SearchFilters``, ``StoredUnit`` ...) live in ``records`` and are
+re-exported here.
 
 Writes are one transaction per document: a document is stored with all its units or not at all. A
 document is identified by (collection, key, version date): the same content again is skipped, new
@@ -15,228 +17,52 @@ version date.
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any, Literal, NamedTuple
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    Date,
-    DateTime,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
     bindparam,
     delete,
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeEngine
 
-from hkllm.errors import HkllmError, InvalidRequest
-from hkllm.kb.embed import EMBED_DIM, VectorIndex
+from hkllm.errors import InvalidRequest
+from hkllm.kb.embed import EMBED_DIM
+from hkllm.kb.records import (
+    DF_SAMPLE,
+    MAX_POSTINGS,
+    MIN_TERMS,
+    Analyzer,
+    KBStoreError,
+    PutResult,
+    PutStatus,
+    SearchFilters,
+    StoredDocument,
+    StoredUnit,
+    UnitRef,
+    as_date,
+    canonical_lang,
+    citation_from_json,
+    in_chunks,
+    jsonable,
+    kb_tables,
+    version_tag,
+)
 from hkllm.kb.types import Citation, SourceDocument
 from hkllm.store.db import sqlalchemy_url
 
-Analyzer = Callable[[str], str]
-MAX_POSTINGS = 10_000  # full-text query budget (postings of the kept terms): see SQLiteKBStore.prune_terms
-MIN_TERMS = 2
-DF_SAMPLE = 10_000
-PutStatus = Literal["added", "replaced", "skipped"]
-
-
-class KBStoreError(HkllmError):
-    """The knowledge-base store failed (database error, inconsistent state)."""
-
-    status = 500
-    type = "server_error"
-    code = "kb_store"
-
-
-# -- records ------------------------------------------------------------------------------------------
-
-
-def canonical_lang(lang: str | None) -> str | None:
-    """``en``, ``zh-Hant`` (any Traditional / HK / Cantonese tag) or ``zh-Hans``; others unchanged."""
-    if not lang:
-        return None
-    low = lang.strip().lower().replace("_", "-")
-    if low.startswith("en"):
-        return "en"
-    if low in ("zh-hans", "zh-cn", "zh-sg", "hans") or low.startswith("zh-hans"):
-        return "zh-Hans"
-    if low.startswith("zh") or low in ("yue", "hant"):
-        return "zh-Hant"
-    return lang
-
-
-@dataclass
-class SearchFilters:
-    """Restrictions on what search (and citation resolution) may return.
-
-    ``as_of`` selects, per document key, the latest version dated on or before that day;
-    ``version_date`` an exact version; by default only current versions are searched.
-    ``lang`` is applied after fusion (see ``search``), so a query in one language can land on the
-    aligned provision in the other.
-    """
-
-    kind: str | None = None
-    cap: str | None = None
-    lang: str | None = None
-    collection: str | None = None
-    version_date: date | None = None
-    as_of: date | None = None
-    include_superseded: bool = False
-
-    def without_lang(self) -> SearchFilters:
-        return SearchFilters(self.kind, self.cap, None, self.collection, self.version_date, self.as_of,
-                             self.include_superseded)
-
-
-@dataclass
-class StoredUnit:
-    id: int
-    document_id: int
-    doc_key: str
-    doc_title: str
-    collection: str
-    kind: str
-    ukey: str
-    citation: Citation
-    heading: str
-    text: str
-    lang: str
-    ordinal: int
-    align_key: str | None
-    version_date: date | None
-    is_current: bool
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self, *, with_text: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id, "document_id": self.document_id, "document_key": self.doc_key,
-            "document_title": self.doc_title, "collection": self.collection, "kind": self.kind,
-            "key": self.ukey, "citation": self.citation.to_dict(), "heading": self.heading,
-            "lang": self.lang, "ordinal": self.ordinal, "align_key": self.align_key,
-            "version_date": self.version_date.isoformat() if self.version_date else None,
-            "is_current": self.is_current,
-        }
-        if with_text:
-            out["text"] = self.text
-        return out
-
-
-class UnitRef(NamedTuple):
-    """The few columns fusion needs (grouping by provision, picking a language)."""
-
-    id: int
-    collection: str
-    kind: str
-    align_key: str | None
-    version_date: date | None
-    lang: str
-
-
-@dataclass
-class StoredDocument:
-    id: int
-    collection: str
-    key: str
-    kind: str
-    title: str
-    lang: str
-    version_date: date | None
-    source_path: str
-    content_sha256: str
-    is_current: bool
-    unit_count: int
-    ingested_at: datetime
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "collection": self.collection, "key": self.key, "kind": self.kind,
-            "title": self.title, "lang": self.lang,
-            "version_date": self.version_date.isoformat() if self.version_date else None,
-            "source_path": self.source_path, "content_sha256": self.content_sha256,
-            "is_current": self.is_current, "unit_count": self.unit_count,
-            "ingested_at": self.ingested_at.isoformat() if self.ingested_at else None,
-        }
-
-
-@dataclass
-class PutResult:
-    status: PutStatus
-    document_id: int
-    units: int
-    superseded: list[int] = field(default_factory=list)  # document ids that stopped being current
-
-
-# -- tables -------------------------------------------------------------------------------------------
-
-
-def kb_tables(vector_type: TypeEngine[Any]) -> tuple[Table, Table, Table]:
-    """Core tables matching migration 0003_kb (``embedding`` type differs per database)."""
-    md = MetaData()
-    state = Table("kb_state", md, Column("name", String(64), primary_key=True),
-                  Column("value", String(200), nullable=False))
-    docs = Table(
-        "kb_document", md,
-        Column("id", Integer, primary_key=True), Column("collection", String(100)),
-        Column("key", String(300)), Column("kind", String(20)), Column("title", Text),
-        Column("lang", String(20)), Column("version_date", Date), Column("version_tag", String(10)),
-        Column("source_path", Text), Column("content_sha256", String(64)), Column("is_current", Boolean),
-        Column("unit_count", Integer), Column("meta", JSON), Column("ingested_at", DateTime(timezone=True)),
-    )
-    units = Table(
-        "kb_unit", md,
-        Column("id", Integer, primary_key=True), Column("document_id", Integer),
-        Column("collection", String(100)), Column("kind", String(20)), Column("lang", String(20)),
-        Column("is_current", Boolean), Column("version_date", Date), Column("ukey", String(200)),
-        Column("ordinal", Integer), Column("cap", String(20)), Column("section", String(200)),
-        Column("schedule", String(20)), Column("neutral_citation", String(100)), Column("paragraph", Integer),
-        Column("doc_ref", String(300)), Column("citation", JSON), Column("heading", Text),
-        Column("text", Text), Column("align_key", String(300)), Column("meta", JSON),
-        Column("search_text", Text), Column("text_sha256", String(64)), Column("embed_model", String(64)),
-        Column("embedding", vector_type),
-    )
-    return state, docs, units
-
-
-def version_tag(version_date: date | None) -> str:
-    return version_date.isoformat() if version_date else ""
-
-
-def citation_from_json(data: dict[str, Any]) -> Citation:
-    return Citation(
-        kind=data.get("kind", "document"), cap=data.get("cap"), section=data.get("section"),
-        subsection=tuple(data.get("subsection") or ()), schedule=data.get("schedule"),
-        neutral_citation=data.get("neutral_citation"), paragraph=data.get("paragraph"),
-        doc_id=data.get("doc_id"), lang=data.get("lang"),
-    )
-
-
-def _as_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+__all__ = [
+    "DF_SAMPLE", "MAX_POSTINGS", "MIN_TERMS", "Analyzer", "KBStore", "KBStoreError", "PutResult", "PutStatus",
+    "SearchFilters", "StoredDocument", "StoredUnit", "UnitRef", "canonical_lang", "citation_from_json",
+    "kb_tables", "open_store", "version_tag",
+]
 
 
 # -- the store ----------------------------------------------------------------------------------------
@@ -296,7 +122,7 @@ class KBStore:
         found: dict[str, np.ndarray] = {}
         wanted = sorted(set(hashes))
         with self.engine.connect() as conn:
-            for part in _chunks(wanted):
+            for part in in_chunks(wanted):
                 rows = conn.execute(select(u.text_sha256, u.embedding).where(
                     u.embed_model == model, u.text_sha256.in_(list(part)), u.embedding.is_not(None),
                 ).distinct())
@@ -342,7 +168,7 @@ class KBStore:
                 collection=collection, key=doc.key, kind=doc.kind, title=doc.title or doc.key, lang=lang,
                 version_date=doc.version_date, version_tag=tag, source_path=doc.source_path,
                 content_sha256=doc.content_sha256, is_current=False, unit_count=len(doc.units),
-                meta=_jsonable(doc.meta), ingested_at=datetime.now(UTC),
+                meta=jsonable(doc.meta), ingested_at=datetime.now(UTC),
             ).returning(d.id)).scalar_one()
             rows = []
             for i, unit in enumerate(doc.units):
@@ -354,12 +180,12 @@ class KBStore:
                     "cap": cit.cap.upper() if cit.cap else None, "section": cit.section, "schedule": cit.schedule,
                     "neutral_citation": cit.neutral_citation, "paragraph": cit.paragraph,
                     "doc_ref": cit.doc_id, "citation": cit.to_dict(), "heading": unit.heading or "",
-                    "text": unit.text, "align_key": unit.align_key, "meta": _jsonable(unit.meta),
+                    "text": unit.text, "align_key": unit.align_key, "meta": jsonable(unit.meta),
                     "search_text": search_texts[i], "text_sha256": passage_hashes[i],
                     "embed_model": model if vectors is not None else None,
                     "embedding": self._encode_vector(vectors[i]) if vectors is not None else None,
                 })
-            for part in _chunks(rows, 1000):
+            for part in in_chunks(rows, 1000):
                 conn.execute(insert(self.units), list(part))
             superseded = self._refresh_current(conn, collection, doc.key)
             self._bump_generation(conn)
@@ -404,7 +230,7 @@ class KBStore:
         done = 0
         with self.engine.begin() as conn:
             ids = [r[0] for r in conn.execute(select(u.id).order_by(u.id))]
-            for part in _chunks(ids, batch):
+            for part in in_chunks(ids, batch):
                 rows = conn.execute(select(u.id, u.heading, u.text).where(u.id.in_(list(part)))).all()
                 conn.execute(
                     update(self.units).where(u.id == bindparam("uid")).values(search_text=bindparam("st")),
@@ -426,7 +252,7 @@ class KBStore:
         return StoredUnit(
             id=int(r[0]), document_id=int(r[1]), doc_key=r[2], doc_title=r[3], collection=r[4], kind=r[5],
             ukey=r[6], citation=citation_from_json(r[7] or {}), heading=r[8] or "", text=r[9], lang=r[10],
-            ordinal=int(r[11]), align_key=r[12], version_date=_as_date(r[13]), is_current=bool(r[14]),
+            ordinal=int(r[11]), align_key=r[12], version_date=as_date(r[13]), is_current=bool(r[14]),
             meta=r[15] or {},
         )
 
@@ -436,7 +262,7 @@ class KBStore:
             return []
         found: dict[int, StoredUnit] = {}
         with self.engine.connect() as conn:
-            for part in _chunks(list(ids)):
+            for part in in_chunks(list(ids)):
                 for r in conn.execute(self._unit_query().where(self.units.c.id.in_(list(part)))):
                     unit = self._unit_from_row(r)
                     found[unit.id] = unit
@@ -486,18 +312,18 @@ class KBStore:
         u = self.units.c
         q = select(u.id, u.collection, u.kind, u.align_key, u.version_date, u.lang).where(*clauses)
         with self.engine.connect() as conn:
-            return [UnitRef(int(r[0]), r[1], r[2], r[3], _as_date(r[4]), r[5]) for r in conn.execute(q)]
+            return [UnitRef(int(r[0]), r[1], r[2], r[3], as_date(r[4]), r[5]) for r in conn.execute(q)]
 
     def unit_refs(self, ids: Sequence[int]) -> dict[int, UnitRef]:
         out: dict[int, UnitRef] = {}
-        for part in _chunks(list(ids)):
+        for part in in_chunks(list(ids)):
             out.update((r.id, r) for r in self._refs(self.units.c.id.in_(list(part))))
         return out
 
     def align_refs(self, align_keys: Sequence[str], filters: SearchFilters) -> list[UnitRef]:
         """Units sharing these align keys (every language) under the non-language filters."""
         out: list[UnitRef] = []
-        for part in _chunks(sorted(set(align_keys))):
+        for part in in_chunks(sorted(set(align_keys))):
             out += self._refs(self.units.c.align_key.in_(list(part)), *self._filter_clauses(filters.without_lang()))
         return out
 
@@ -591,7 +417,7 @@ class KBStore:
         if collection is not None:
             q = q.where(d.collection == collection)
         with self.engine.connect() as conn:
-            return [StoredDocument(int(r[0]), r[1], r[2], r[3], r[4], r[5], _as_date(r[6]), r[7], r[8],
+            return [StoredDocument(int(r[0]), r[1], r[2], r[3], r[4], r[5], as_date(r[6]), r[7], r[8],
                                    bool(r[9]), int(r[10]), r[11], r[12] or {}) for r in conn.execute(q)]
 
     def stats(self) -> dict[str, Any]:
@@ -653,139 +479,6 @@ class KBStore:
         raise NotImplementedError
 
 
-def _jsonable(value: Any) -> Any:
-    """Meta as JSON: dates become ISO strings, tuples lists, unknown objects their str()."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
-# -- SQLite -------------------------------------------------------------------------------------------
-
-
-class SQLiteKBStore(KBStore):
-    """FTS5 BM25 plus brute-force cosine over an in-memory float32 matrix."""
-
-    dialect = "sqlite"
-
-    def __init__(self, engine: Engine, analyzer: Analyzer | None = None) -> None:
-        super().__init__(engine, LargeBinary(), analyzer)
-        self._dense: tuple[int, str, VectorIndex] | None = None  # (generation, model, index)
-        self._df: tuple[int, Counter[str], float] | None = None  # (generation, sampled df, scale)
-        self._dense_lock = threading.Lock()
-
-    def _encode_vector(self, vec: np.ndarray) -> bytes:
-        return np.asarray(vec, dtype="<f4").tobytes()
-
-    def _decode_vector(self, value: Any) -> np.ndarray:
-        return np.frombuffer(value, dtype="<f4").copy()
-
-    def _df_estimate(self, conn: Connection) -> tuple[Counter[str], float]:
-        """Document frequencies counted on a sample of at most ``DF_SAMPLE`` units (all of a small KB), and
-        the factor to scale them by; rebuilt when the generation moves. (FTS5's own fts5vocab counts walk
-        whole posting lists: 17 ms a query at 200k units, this costs microseconds after the first.)"""
-        gen = self.generation()
-        with self._dense_lock:
-            if self._df is not None and self._df[0] == gen:
-                return self._df[1], self._df[2]
-            n = conn.execute(select(func.count()).select_from(self.units)).scalar_one()
-            step = max(1, n // DF_SAMPLE)
-            counts: Counter[str] = Counter()
-            sampled = 0
-            for (search_text,) in conn.execute(select(self.units.c.search_text).where(self.units.c.id % step == 0)):
-                counts.update(set(search_text.split()))
-                sampled += 1
-            self._df = (gen, counts, n / sampled if sampled else 1.0)
-            return counts, self._df[2]
-
-    def prune_terms(self, conn: Connection, terms: Sequence[str]) -> list[str]:
-        """Keep the rarest terms until their postings would exceed ``MAX_POSTINGS`` (the 2 rarest always
-        stay). bm25() scores every matching row, so on a big corpus one "data" or "资料" would cost more
-        than all the rest of the query, while its idf is tiny; on a small corpus nothing is dropped.
-        Terms the sample never saw count as rare and are kept."""
-        counts, scale = self._df_estimate(conn)
-        kept: list[str] = []
-        total, seen = 0.0, 0
-        for term in sorted(dict.fromkeys(terms), key=lambda t: counts.get(t, 0)):
-            df = counts.get(term, 0) * scale
-            if df and seen >= MIN_TERMS and total + df > MAX_POSTINGS:
-                break
-            kept.append(term)
-            total += df
-            seen += bool(df)
-        return kept
-
-    def bm25(self, terms: Sequence[str], filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
-        """FTS5 ``bm25()`` over the OR of the (pruned) terms; scores positive, higher is better.
-
-        The full-text query runs alone (over-fetching), then the filters are checked on the few rows it
-        returned; only when that leaves too few does it run again joined with the filters."""
-        with self.engine.connect() as conn:
-            kept = self.prune_terms(conn, terms)
-            if not kept:
-                return []
-            match = " OR ".join('"' + t.replace('"', '""') + '"' for t in kept)
-            fetch = limit * 3
-            rows = conn.exec_driver_sql(
-                "SELECT rowid, bm25(kb_unit_fts) AS s FROM kb_unit_fts WHERE kb_unit_fts MATCH ? "
-                "ORDER BY s LIMIT ?", (match, fetch)).all()
-            u = self.units.c
-            clauses = self._filter_clauses(filters)
-            allowed = {int(r[0]) for r in conn.execute(
-                select(u.id).where(u.id.in_([r[0] for r in rows]), *clauses))} if rows else set()
-            found = [(int(r[0]), -float(r[1])) for r in rows if int(r[0]) in allowed][:limit]
-            if len(found) < limit and len(rows) == fetch:  # selective filters: let SQLite join them in
-                q = (select(u.id, text("bm25(kb_unit_fts) AS score"))
-                     .select_from(text("kb_unit_fts")).join(self.units, text("kb_unit.id = kb_unit_fts.rowid"))
-                     .where(text("kb_unit_fts MATCH :match"), *clauses).order_by(text("score")).limit(limit))
-                found = [(int(r[0]), -float(r[1])) for r in conn.execute(q, {"match": match})]
-        return found
-
-    def _load_dense(self, model: str) -> VectorIndex:
-        """The process-wide matrix of this model's vectors, reloaded when the store's generation moved."""
-        gen = self.generation()
-        with self._dense_lock:
-            if self._dense is not None and self._dense[:2] == (gen, model):
-                return self._dense[2]
-            u = self.units.c
-            with self.engine.connect() as conn:
-                rows = conn.execute(select(u.id, u.document_id, u.is_current, u.embedding, u.kind, u.lang,
-                                           u.collection, u.cap).where(
-                    u.embed_model == model, u.embedding.is_not(None)).order_by(u.id)).all()
-            index = VectorIndex.from_rows(rows, ("kind", "lang", "collection", "cap"))
-            self._dense = (gen, model, index)
-            return index
-
-    def dense(self, query_vec: np.ndarray, model: str, filters: SearchFilters,
-              limit: int) -> list[tuple[int, float]]:
-        index = self._load_dense(model)
-        allowed = self.allowed_document_ids(filters)
-        return index.search(
-            query_vec, limit,
-            equals={"kind": filters.kind, "collection": filters.collection,
-                    "cap": filters.cap.upper() if filters.cap else None, "lang": canonical_lang(filters.lang)},
-            documents=allowed, current_only=allowed is None and not filters.include_superseded)
-
-    def check_integrity(self) -> list[str]:
-        problems = super().check_integrity()
-        with self.engine.connect() as conn:
-            result = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
-            if result != "ok":
-                problems.append(f"sqlite integrity_check: {result}")
-            try:
-                conn.exec_driver_sql("INSERT INTO kb_unit_fts(kb_unit_fts) VALUES('integrity-check')")
-            except Exception as exc:  # noqa: BLE001 - any failure is an integrity problem to report
-                problems.append(f"full-text index: {exc}")
-            conn.rollback()
-        return problems
-
-
 # -- opening --------------------------------------------------------------------------------------------
 
 
@@ -808,6 +501,8 @@ def open_store(url: str, *, analyzer: Analyzer | None = None, migrate: bool = Tr
     if migrate:
         run_migrations(url)
     if url.startswith("sqlite"):
+        from hkllm.kb.store_sqlite import SQLiteKBStore
+
         store: KBStore = SQLiteKBStore(make_db_engine(url), analyzer)
     elif url.startswith("postgresql"):
         from hkllm.kb.store_pg import PgKBStore

@@ -18,7 +18,8 @@ from sqlalchemy import Engine, bindparam, cast, func, literal_column, select, te
 from sqlalchemy.types import UserDefinedType
 
 from hkllm.kb.embed import EMBED_DIM
-from hkllm.kb.store import MAX_POSTINGS, MIN_TERMS, Analyzer, KBStore, SearchFilters
+from hkllm.kb.records import MAX_POSTINGS, MIN_TERMS, Analyzer, SearchFilters
+from hkllm.kb.store import KBStore
 
 
 class Vector(UserDefinedType[Any]):

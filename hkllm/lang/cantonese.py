@@ -1,20 +1,26 @@
 """Cantonese <-> Standard Written Chinese (SWC) lexical mapping, segmentation and Jyutping.
 
 The correspondences are data (``yue_swc.tsv``: 嘅/的, 係/是, 唔/不, 佢/他, 冇/沒有, 喺/在, 咗/了, 睇/看,
-哋/們 ...). ``yue_to_swc`` and ``swc_to_yue`` rewrite word by word over pycantonese's segmentation, so
-that 係 in 關係 or 的 in 目的 stay as they are. It is lexical substitution, not translation: good for
-search-query expansion (``expand_query``) and as the translation app's glossary, not as output prose.
+哋/們 ...). ``yue_to_swc`` rewrites word by word over pycantonese's segmentation (a Cantonese
+segmenter) and ``swc_to_yue`` over jieba's (an SWC one), so that 係 in 關係, 的 in 目的, 元 in 多元 or
+了 in 了解 stay as they are. It is lexical substitution, not translation: used for search-query
+expansion (``expand_query``), as the translation app's glossary, and by the reply-language policy as
+its last resort for a reply that stayed in SWC when Cantonese was asked for (flagged as such).
 
-pycantonese is imported on first use (it takes about a second). Without it (or with
+pycantonese and jieba are imported on first use (about a second each). Without them (or with
 ``use_segmenter=False``) the rewrite is a longest match over the raw text in which the detector's
 exception words (關係, 目的, 是否 ...) map to themselves, so the characters inside them stay.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from hkllm.lang.convert import script_counts, to_hans, to_hant
 from hkllm.lang.detect import exception_words
@@ -29,7 +35,8 @@ class Correspondence:
     yue: str
     swc: tuple[str, ...]
     tag: str  # word | token | part
-    oneway: bool = False
+    oneway: bool = False  # yue -> SWC only
+    toyue: bool = False  # SWC -> yue only
 
 
 @cache
@@ -41,7 +48,11 @@ def lexicon() -> tuple[Correspondence, ...]:
         yue, swc, tag, *flags = line.split("\t")
         if tag not in ("word", "token", "part"):
             raise ValueError(f"{_DATA.name}: unknown tag {tag!r} for {yue!r}")
-        rows.append(Correspondence(yue, tuple(s for s in swc.split("|") if s), tag, "oneway" in flags))
+        unknown = set(flags) - {"oneway", "toyue"}
+        if unknown:
+            raise ValueError(f"{_DATA.name}: unknown flag {sorted(unknown)} for {yue!r}")
+        rows.append(Correspondence(yue, tuple(s for s in swc.split("|") if s), tag, "oneway" in flags,
+                                   "toyue" in flags))
     return tuple(rows)
 
 
@@ -50,13 +61,14 @@ class _Table:
     anywhere: dict[str, str]  # replaced wherever found (longest match)
     tokens: dict[str, str]  # replaced only as a whole token (with the segmenter)
     greedy: dict[str, str]  # without the segmenter: everything, plus protected words mapped to themselves
+    within: dict[str, str]  # inside a segmenter token: the "anywhere" words, protected words kept
     max_len: int
 
 
 def _table(anywhere: dict[str, str], tokens: dict[str, str]) -> _Table:
     protected = {w: w for w in exception_words() if w not in anywhere and w not in tokens}
     greedy = {**protected, **tokens, **anywhere}
-    return _Table(anywhere, tokens, greedy, max(len(k) for k in greedy))
+    return _Table(anywhere, tokens, greedy, {**protected, **anywhere}, max(len(k) for k in greedy))
 
 
 @cache
@@ -68,7 +80,8 @@ def _tables() -> tuple[_Table, _Table]:
     to_yue_tok: dict[str, str] = {}
     for row in lexicon():
         target = row.swc[0] if row.swc else ""
-        (to_swc_any if row.tag == "word" else to_swc_tok).setdefault(row.yue, target)
+        if not row.toyue:
+            (to_swc_any if row.tag == "word" else to_swc_tok).setdefault(row.yue, target)
         if row.oneway or row.tag == "part":
             continue
         for swc in row.swc:
@@ -84,6 +97,33 @@ def _pycantonese() -> object | None:
     except ImportError:
         return None
     return pycantonese
+
+
+_jieba_lock = threading.Lock()
+
+
+@cache
+def jieba_module() -> Any:
+    """jieba, initialised once (thread-safe); its log lines silenced. jieba segments SWC, not Cantonese."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    with _jieba_lock:
+        jieba.initialize()
+    return jieba
+
+
+def segment_swc(text: str) -> list[str] | None:
+    """SWC word segmentation with jieba (run on the Simplified form, which its dictionary is made of);
+    ``None`` when jieba is missing or the conversion changed the length."""
+    try:
+        jieba = jieba_module()
+    except ImportError:
+        return None
+    hans = to_hans(text)
+    if len(hans) != len(text):
+        return None
+    return [text[start:end] for _, start, end in jieba.tokenize(hans, HMM=False)]
 
 
 def segment(text: str) -> list[str]:
@@ -118,27 +158,38 @@ def _longest_match(text: str, table: dict[str, str], max_len: int) -> str:
     return "".join(out)
 
 
-def _rewrite(text: str, table: _Table, *, use_segmenter: bool) -> str:
+_CLAUSE_END = set("。！？!?；;\n")
+
+
+def _rewrite(text: str, table: _Table, segmenter: Callable[[str], list[str] | None] | None) -> str:
     if not text:
         return text
     trad, simp = script_counts(text)
     simplified = simp > trad
     work = to_hant(text) if simplified else text
-    if use_segmenter and _pycantonese() is not None:
+    tokens = segmenter(work) if segmenter is not None else None
+    if tokens is None:
+        # Longest match over everything; ordinary words (關係, 目的, 是否) map to themselves, so the
+        # single characters inside them are not touched.
+        result = _longest_match(work, table.greedy, table.max_len)
+    else:
         out = []
-        for token in segment(work):
-            if token in table.tokens:
+        for i, token in enumerate(tokens):
+            following = next((t for t in tokens[i + 1 :] if t.strip()), "")
+            if token == "了" and "了" in table.tokens and (not following or following[0] in _CLAUSE_END):
+                out.append("喇")  # sentence-final 了 is a particle in Cantonese (就可以了 → 就得喇 / 可以喇)
+            elif token in table.tokens:
                 out.append(table.tokens[token])
             elif token in table.anywhere:
                 out.append(table.anywhere[token])
             else:
-                out.append(_longest_match(token, table.anywhere, table.max_len))
+                out.append(_longest_match(token, table.within, table.max_len))
         result = "".join(out)
-    else:
-        # Longest match over everything; ordinary words (關係, 目的, 是否) map to themselves, so the
-        # single characters inside them are not touched.
-        result = _longest_match(work, table.greedy, table.max_len)
     return to_hans(result) if simplified else result
+
+
+def _pycantonese_segmenter() -> Callable[[str], list[str] | None] | None:
+    return segment if _pycantonese() is not None else None
 
 
 def yue_to_swc(text: str, *, use_segmenter: bool = True) -> str:
@@ -146,15 +197,15 @@ def yue_to_swc(text: str, *, use_segmenter: bool = True) -> str:
 
     「佢哋喺度睇緊電視」→「他們在看着電視」. Script is kept (Simplified input gives Simplified output).
     """
-    return _rewrite(text, _tables()[0], use_segmenter=use_segmenter)
+    return _rewrite(text, _tables()[0], _pycantonese_segmenter() if use_segmenter else None)
 
 
-def swc_to_yue(text: str, *, use_segmenter: bool = False) -> str:
+def swc_to_yue(text: str, *, use_segmenter: bool = True) -> str:
     """Replace SWC words with Cantonese ones: 「他們沒有看」→「佢哋冇睇」 (lexical only).
 
-    pycantonese segments Cantonese, not SWC, so by default this uses longest match with the
-    exception words of the detector's lexicon (目的, 是否, 了解 ...) protected."""
-    return _rewrite(text, _tables()[1], use_segmenter=use_segmenter)
+    Single characters (的, 是, 在, 了, 很) are replaced only when jieba gives them as whole words, so
+    目的, 是否, 現在, 了解 and 多元 keep theirs; a clause-final 了 becomes 喇. Script is kept."""
+    return _rewrite(text, _tables()[1], segment_swc if use_segmenter else None)
 
 
 def alternatives(word: str) -> list[str]:

@@ -9,6 +9,10 @@
    model to rewrite its reply in the target language (``regeneration_request``), then the better of the
    two replies is returned with ``ok`` telling whether it meets the target. ``generate_with_policy``
    does all of it.
+   Cantonese asked for and the best reply is still Standard Written Chinese (what a small model does
+   most): the reply is rewritten word by word into Cantonese (``cantonese.swc_to_yue``: 的→嘅, 是→係,
+   不→唔, 他→佢 ... over jieba's words) and flagged ``localized``. The content is the model's; only the
+   grammar words change, so the result reads as plain, slightly formal Cantonese.
 4. Streaming cannot regenerate; ``StreamScriptFixer`` / ``fix_stream_script`` convert script on the fly.
 """
 
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hkllm.engine import ChatMessage, ChatRequest, Engine, completion_text
+from hkllm.lang.cantonese import swc_to_yue
 from hkllm.lang.convert import script_counts, to_hans, to_hant
 from hkllm.lang.detect import LanguageGuess, detect
 
@@ -198,7 +203,8 @@ def fix_script(reply: str, target: str) -> str:
 @dataclass
 class PolicyResult:
     """What ``generate_with_policy`` returns. ``completion`` is the raw completion of the chosen reply
-    (its text may differ from ``text`` when the script was converted); ``usage`` sums all attempts."""
+    (its text may differ from ``text`` when the script was converted or the reply localized into
+    Cantonese); ``usage`` sums all attempts."""
 
     text: str
     target: str
@@ -208,6 +214,7 @@ class PolicyResult:
     ok: bool
     completion: dict[str, Any]
     completions: list[dict[str, Any]] = field(default_factory=list)
+    localized: bool = False
 
     @property
     def usage(self) -> dict[str, int]:
@@ -237,8 +244,10 @@ async def generate_with_policy(
     *,
     default: str = "zh-Hant",
     regenerate: bool = True,
+    localize: bool = True,
 ) -> PolicyResult:
-    """Generate a reply in the target language (see the module doc). At most one regeneration."""
+    """Generate a reply in the target language (see the module doc). At most one regeneration;
+    ``localize=False`` leaves an SWC reply to a Cantonese target as it is (flagged not ok)."""
     goal = resolve_target(request.messages, target, default=default)
     instructed = with_language_instruction(request, goal)
     completions = [await engine.complete(instructed)]
@@ -251,15 +260,20 @@ async def generate_with_policy(
     # Best: in the right language first, then the larger share of the target language; ties: the later.
     best = max(range(len(replies)), key=lambda i: (verdicts[i].language_ok, verdicts[i].share, i))
     text, verdict = replies[best], verdicts[best]
-    converted = False
+    converted = localized = False
     if not verdict.script_ok:
         fixed = fix_script(text, goal)
         converted = fixed != text
         text = fixed
         verdict = check_reply(text, goal)
+    if goal == "yue" and localize and not verdict.language_ok and verdict.guess.label in ("zh-Hant", "zh-Hans"):
+        rewritten = swc_to_yue(text)
+        localized = rewritten != text
+        text = rewritten
+        verdict = check_reply(text, goal)
     return PolicyResult(text=text, target=goal, detected=verdict.guess.label, converted=converted,
                         regenerated=len(replies) > 1, ok=verdict.ok, completion=completions[best],
-                        completions=completions)
+                        completions=completions, localized=localized)
 
 
 # -- streaming ---------------------------------------------------------------------------------------

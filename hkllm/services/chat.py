@@ -104,7 +104,7 @@ class ChatService:
                 result = await generate_with_policy(self.engine, request, target)
                 completion = result.final_completion()
                 meta.update(detected=result.detected, converted=result.converted,
-                            regenerated=result.regenerated, language_ok=result.ok)
+                            regenerated=result.regenerated, localized=result.localized, language_ok=result.ok)
         except HkllmError as exc:
             self._log(request, request_id=request_id, source=source, started=started, response=None,
                       finish_reason=None, usage=None, ttft_ms=None, error=exc, meta=meta)

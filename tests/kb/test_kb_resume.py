@@ -16,7 +16,8 @@ import pytest
 
 from hkllm.kb.embed import HashEmbedder
 from hkllm.kb.ingest_run import run_ingest
-from hkllm.kb.store import SQLiteKBStore, open_store
+from hkllm.kb.store import open_store
+from hkllm.kb.store_sqlite import SQLiteKBStore
 
 REPO = Path(__file__).resolve().parents[2]
 

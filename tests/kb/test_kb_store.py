@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from hkllm.kb.embed import EMBED_DIM, HashEmbedder
 from hkllm.kb.ingest_run import ingest_documents
-from hkllm.kb.store import SearchFilters, SQLiteKBStore, canonical_lang, open_store
+from hkllm.kb.store import SearchFilters, canonical_lang, open_store
+from hkllm.kb.store_sqlite import SQLiteKBStore
 from hkllm.kb.types import Citation, SourceDocument, Unit
 
 
@@ -186,7 +187,7 @@ def test_canonical_lang(given: str | None, expected: str | None) -> None:
 
 
 def test_common_terms_are_pruned_on_a_big_corpus(store: SQLiteKBStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hkllm.kb.store as store_module
+    import hkllm.kb.records as store_module
 
     sections = {str(i): "common words here" for i in range(30)}
     sections.update({"100": "common middle", "101": "middle", "102": "middle rare", "103": "middle",

@@ -183,10 +183,28 @@ async def test_wrong_language_regenerates_once_with_stronger_instruction() -> No
 
 async def test_still_wrong_after_regeneration_returns_best_with_flag() -> None:
     engine = FakeEngine(["他們明天會來，這是確定的。", "佢哋明天會來，這是確定的。"])
-    result = await generate_with_policy(engine, request("佢哋幾時嚟呀？"), default="zh-Hant")
+    result = await generate_with_policy(engine, request("佢哋幾時嚟呀？"), default="zh-Hant", localize=False)
     assert len(engine.requests) == 2
-    assert not result.ok and result.regenerated
+    assert not result.ok and result.regenerated and not result.localized
     assert result.text == "佢哋明天會來，這是確定的。"  # the one with more Cantonese in it
+
+
+async def test_cantonese_still_swc_after_regeneration_is_localized_word_by_word() -> None:
+    engine = FakeEngine(["他們明天會來，這是確定的。", "他們明天會來，目的是了解情況。"])
+    result = await generate_with_policy(engine, request("佢哋幾時嚟呀？"))
+    assert len(engine.requests) == 2
+    assert result.regenerated and result.localized and result.ok and result.detected == "yue"
+    assert result.text == "佢哋聽日會嚟，目的係了解情況。"  # the later of two equal replies; 目的 / 了解 kept
+    assert result.completion["choices"][0]["message"]["content"] == "他們明天會來，目的是了解情況。"
+
+
+async def test_localizing_is_only_for_cantonese_targets() -> None:
+    engine = FakeEngine(["Tomorrow.", "Tomorrow they come."])
+    result = await generate_with_policy(engine, request("佢哋幾時嚟呀？"))
+    assert not result.localized and not result.ok  # English is not rewritten into Cantonese
+    engine = FakeEngine(["他們明天會來。"])
+    result = await generate_with_policy(engine, request("他們何時來？"))
+    assert not result.localized and result.ok and result.text == "他們明天會來。"
 
 
 async def test_regeneration_can_be_disabled_and_override_is_used() -> None:

@@ -1,0 +1,227 @@
+"""Plain records and tables of the knowledge-base store: filters, stored units and documents, citations
+as JSON, the SQLAlchemy tables (matching migration 0003_kb) and the store's typed error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, NamedTuple
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeEngine
+
+from hkllm.errors import HkllmError
+from hkllm.kb.types import Citation
+
+Analyzer = Callable[[str], str]
+MAX_POSTINGS = 10_000  # full-text query budget (postings of the kept terms): see SQLiteKBStore.prune_terms
+MIN_TERMS = 2
+DF_SAMPLE = 10_000
+PutStatus = Literal["added", "replaced", "skipped"]
+
+
+class KBStoreError(HkllmError):
+    """The knowledge-base store failed (database error, inconsistent state)."""
+
+    status = 500
+    type = "server_error"
+    code = "kb_store"
+
+
+# -- records ------------------------------------------------------------------------------------------
+
+
+def canonical_lang(lang: str | None) -> str | None:
+    """``en``, ``zh-Hant`` (any Traditional / HK / Cantonese tag) or ``zh-Hans``; others unchanged."""
+    if not lang:
+        return None
+    low = lang.strip().lower().replace("_", "-")
+    if low.startswith("en"):
+        return "en"
+    if low in ("zh-hans", "zh-cn", "zh-sg", "hans") or low.startswith("zh-hans"):
+        return "zh-Hans"
+    if low.startswith("zh") or low in ("yue", "hant"):
+        return "zh-Hant"
+    return lang
+
+
+@dataclass
+class SearchFilters:
+    """Restrictions on what search (and citation resolution) may return.
+
+    ``as_of`` selects, per document key, the latest version dated on or before that day;
+    ``version_date`` an exact version; by default only current versions are searched.
+    ``lang`` is applied after fusion (see ``search``), so a query in one language can land on the
+    aligned provision in the other.
+    """
+
+    kind: str | None = None
+    cap: str | None = None
+    lang: str | None = None
+    collection: str | None = None
+    version_date: date | None = None
+    as_of: date | None = None
+    include_superseded: bool = False
+
+    def without_lang(self) -> SearchFilters:
+        return SearchFilters(self.kind, self.cap, None, self.collection, self.version_date, self.as_of,
+                             self.include_superseded)
+
+
+@dataclass
+class StoredUnit:
+    id: int
+    document_id: int
+    doc_key: str
+    doc_title: str
+    collection: str
+    kind: str
+    ukey: str
+    citation: Citation
+    heading: str
+    text: str
+    lang: str
+    ordinal: int
+    align_key: str | None
+    version_date: date | None
+    is_current: bool
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, with_text: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id, "document_id": self.document_id, "document_key": self.doc_key,
+            "document_title": self.doc_title, "collection": self.collection, "kind": self.kind,
+            "key": self.ukey, "citation": self.citation.to_dict(), "heading": self.heading,
+            "lang": self.lang, "ordinal": self.ordinal, "align_key": self.align_key,
+            "version_date": self.version_date.isoformat() if self.version_date else None,
+            "is_current": self.is_current,
+        }
+        if with_text:
+            out["text"] = self.text
+        return out
+
+
+class UnitRef(NamedTuple):
+    """The few columns fusion needs (grouping by provision, picking a language)."""
+
+    id: int
+    collection: str
+    kind: str
+    align_key: str | None
+    version_date: date | None
+    lang: str
+
+
+@dataclass
+class StoredDocument:
+    id: int
+    collection: str
+    key: str
+    kind: str
+    title: str
+    lang: str
+    version_date: date | None
+    source_path: str
+    content_sha256: str
+    is_current: bool
+    unit_count: int
+    ingested_at: datetime
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "collection": self.collection, "key": self.key, "kind": self.kind,
+            "title": self.title, "lang": self.lang,
+            "version_date": self.version_date.isoformat() if self.version_date else None,
+            "source_path": self.source_path, "content_sha256": self.content_sha256,
+            "is_current": self.is_current, "unit_count": self.unit_count,
+            "ingested_at": self.ingested_at.isoformat() if self.ingested_at else None,
+        }
+
+
+@dataclass
+class PutResult:
+    status: PutStatus
+    document_id: int
+    units: int
+    superseded: list[int] = field(default_factory=list)  # document ids that stopped being current
+
+
+# -- tables -------------------------------------------------------------------------------------------
+
+
+def kb_tables(vector_type: TypeEngine[Any]) -> tuple[Table, Table, Table]:
+    """Core tables matching migration 0003_kb (``embedding`` type differs per database)."""
+    md = MetaData()
+    state = Table("kb_state", md, Column("name", String(64), primary_key=True),
+                  Column("value", String(200), nullable=False))
+    docs = Table(
+        "kb_document", md,
+        Column("id", Integer, primary_key=True), Column("collection", String(100)),
+        Column("key", String(300)), Column("kind", String(20)), Column("title", Text),
+        Column("lang", String(20)), Column("version_date", Date), Column("version_tag", String(10)),
+        Column("source_path", Text), Column("content_sha256", String(64)), Column("is_current", Boolean),
+        Column("unit_count", Integer), Column("meta", JSON), Column("ingested_at", DateTime(timezone=True)),
+    )
+    units = Table(
+        "kb_unit", md,
+        Column("id", Integer, primary_key=True), Column("document_id", Integer),
+        Column("collection", String(100)), Column("kind", String(20)), Column("lang", String(20)),
+        Column("is_current", Boolean), Column("version_date", Date), Column("ukey", String(200)),
+        Column("ordinal", Integer), Column("cap", String(20)), Column("section", String(200)),
+        Column("schedule", String(20)), Column("neutral_citation", String(100)), Column("paragraph", Integer),
+        Column("doc_ref", String(300)), Column("citation", JSON), Column("heading", Text),
+        Column("text", Text), Column("align_key", String(300)), Column("meta", JSON),
+        Column("search_text", Text), Column("text_sha256", String(64)), Column("embed_model", String(64)),
+        Column("embedding", vector_type),
+    )
+    return state, docs, units
+
+
+def version_tag(version_date: date | None) -> str:
+    return version_date.isoformat() if version_date else ""
+
+
+def citation_from_json(data: dict[str, Any]) -> Citation:
+    return Citation(
+        kind=data.get("kind", "document"), cap=data.get("cap"), section=data.get("section"),
+        subsection=tuple(data.get("subsection") or ()), schedule=data.get("schedule"),
+        neutral_citation=data.get("neutral_citation"), paragraph=data.get("paragraph"),
+        doc_id=data.get("doc_id"), lang=data.get("lang"),
+    )
+
+
+def as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def in_chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def jsonable(value: Any) -> Any:
+    """Meta as JSON: dates become ISO strings, tuples lists, unknown objects their str()."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
