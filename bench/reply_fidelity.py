@@ -6,7 +6,10 @@ without the policy, with only its instruction (first attempt) and after the full
 Prompts are written here (Cantonese, Standard Written Chinese in Traditional, English, Mandarin in
 Simplified, plus two with an explicit override); the target is the user's language unless overridden.
 "A reply is right" = ``check_reply(...).ok``: right language (unmarked Chinese passes for yue and zh)
-and no character of the wrong script; the strict column asks for the exact label.
+and no character of the wrong script; the strict column asks for the exact label. "before localizing"
+counts a reply that needed the word-by-word SWC -> Cantonese rewrite as wrong. For Cantonese targets a
+second, independent judge reads the final replies: cantonesedetect (cantonese / mixed / neutral = agrees;
+swc = disagrees), when it is installed.
 """
 
 from __future__ import annotations
@@ -113,7 +116,8 @@ async def run(url: str, max_tokens: int, limit: int | None, out: Path | None, re
             "plain_label": check_reply(plain, target).guess.label,
             "first": first, "first_ok": check_reply(first, target).ok,
             "final": result.text, "final_ok": result.ok, "final_label": result.detected,
-            "converted": result.converted, "regenerated": result.regenerated,
+            "converted": result.converted, "regenerated": result.regenerated, "localized": result.localized,
+            "judge": independent_judge(result.text) if target == "yue" else None,
         }
         rows.append(row)
         if out:  # written after every prompt: a run cut short keeps what it measured
@@ -121,7 +125,8 @@ async def run(url: str, max_tokens: int, limit: int | None, out: Path | None, re
         print(f"[{len(rows)}/{len(rows) + len(prompts) - n} {time.perf_counter() - t0:.0f}s] {target:<7} plain={row['plain_label']:<7} "
               f"{'ok' if row['plain_ok'] else '--'}  first {'ok' if row['first_ok'] else '--'}  final="
               f"{row['final_label']:<7} {'ok' if row['final_ok'] else '--'}"
-              f"{' converted' if result.converted else ''}{' regenerated' if result.regenerated else ''}  {prompt[:30]}",
+              f"{' converted' if result.converted else ''}{' regenerated' if result.regenerated else ''}"
+              f"{' localized' if result.localized else ''}  {prompt[:30]}",
               flush=True)
     await engine.aclose()
     summarize(rows)
@@ -129,12 +134,27 @@ async def run(url: str, max_tokens: int, limit: int | None, out: Path | None, re
     return 0
 
 
+_detector: list = []
+
+
+def independent_judge(text: str) -> str | None:
+    """cantonesedetect's verdict on a reply (None when the package is missing)."""
+    if not _detector:
+        try:
+            from cantonesedetect import CantoneseDetector
+        except ImportError:
+            return None
+        _detector.append(CantoneseDetector())
+    return str(_detector[0].judge(text))
+
+
 def summarize(rows: list[dict]) -> None:
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         groups["override" if row["override"] else row["target"]].append(row)
     groups["all"] = rows
-    print(f"\n{'target':<9}{'n':>4}{'plain':>9}{'instructed':>12}{'policy':>9}{'strict':>9}{'converted':>11}{'regen':>7}")
+    print(f"\n{'target':<9}{'n':>4}{'plain':>9}{'instructed':>12}{'before localizing':>19}{'policy':>9}"
+          f"{'strict':>9}{'converted':>11}{'regen':>7}{'localized':>11}{'cantonesedetect agrees':>24}")
     for name in ("yue", "zh-Hant", "zh-Hans", "en", "override", "all"):
         g = groups.get(name, [])
         if not g:
@@ -142,8 +162,12 @@ def summarize(rows: list[dict]) -> None:
         def share(key: str, g: list[dict] = g) -> str:
             return f"{sum(r[key] for r in g) / len(g):.0%}"
         strict = sum(r["final_label"] == r["target"] for r in g) / len(g)
-        print(f"{name:<9}{len(g):>4}{share('plain_ok'):>9}{share('first_ok'):>12}{share('final_ok'):>9}"
-              f"{strict:>9.0%}{sum(r['converted'] for r in g):>11}{sum(r['regenerated'] for r in g):>7}")
+        unlocalized = sum(r["final_ok"] and not r.get("localized") for r in g) / len(g)
+        judged = [r["judge"] for r in g if r.get("judge")]
+        agree = (f"{sum(j in ('cantonese', 'mixed', 'neutral') for j in judged)}/{len(judged)}" if judged else "-")
+        print(f"{name:<9}{len(g):>4}{share('plain_ok'):>9}{share('first_ok'):>12}{unlocalized:>19.0%}"
+              f"{share('final_ok'):>9}{strict:>9.0%}{sum(r['converted'] for r in g):>11}"
+              f"{sum(r['regenerated'] for r in g):>7}{sum(bool(r.get('localized')) for r in g):>11}{agree:>24}")
 
 
 def main(argv: list[str] | None = None) -> int:

