@@ -130,6 +130,21 @@ def test_reply_language_policy_with_the_real_model(server):
     assert detect(text).label == "zh-Hant", (text, meta)  # Traditional script, whatever the model drifted to
 
 
+def test_cantonese_question_gets_a_cantonese_answer_from_the_real_model(server):
+    """The 1.5B model answers this in Standard Written Chinese; the policy's retry and, failing that,
+    its word-by-word localizing step must still hand back Cantonese (flagged in ``hkllm``)."""
+    from hkllm.lang import detect
+
+    completion = _sdk(server).chat.completions.create(
+        model="hkllm-embedded", messages=[{"role": "user", "content": "可唔可以教我點樣儲錢？"}],
+        max_tokens=60, temperature=0)
+    meta = completion.model_extra["hkllm"]
+    text = completion.choices[0].message.content
+    assert meta["reply_lang"] == "yue" and meta["language_ok"] is True, (text, meta)
+    assert detect(text).label == "yue", (text, meta)
+    assert set(meta) >= {"converted", "regenerated", "localized"}
+
+
 def test_bad_input_over_the_real_server_then_still_serving(server):
     client = _sdk(server)
     with pytest.raises(openai.NotFoundError, match="does not exist"):
