@@ -222,3 +222,17 @@ def test_streamed_reply_is_converted_on_the_fly(client, fake_engine):
     assert text == "強積金是退休計劃。僱主要供款。"
     (row,) = log_rows(client)
     assert row.response == text and row.meta["language_ok"] is True
+    assert row.meta["localized"] is False
+
+
+def test_streamed_cantonese_reply_left_in_swc_is_localized_clause_by_clause(client, fake_engine):
+    fake_engine.add("強積金是退休計劃，他們都要供款。")
+    with client.stream("POST", "/v1/chat/completions",
+                       json={"messages": CANTONESE, "stream": True, "reply_lang": "auto"}) as r:
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1]
+                   if json.loads(e)["choices"])
+    assert text == "強積金係退休計劃，佢哋都要供款。"
+    (row,) = log_rows(client)
+    assert row.response == text and row.meta["localized"] is True and row.meta["language_ok"] is True
+

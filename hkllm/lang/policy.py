@@ -13,7 +13,8 @@
    most): the reply is rewritten word by word into Cantonese (``cantonese.swc_to_yue``: 的→嘅, 是→係,
    不→唔, 他→佢 ... over jieba's words) and flagged ``localized``. The content is the model's; only the
    grammar words change, so the result reads as plain, slightly formal Cantonese.
-4. Streaming cannot regenerate; ``StreamScriptFixer`` / ``fix_stream_script`` convert script on the fly.
+4. Streaming cannot regenerate; ``StreamScriptFixer`` / ``fix_stream_script`` convert script on the fly
+   and, for a Cantonese target, localize each released clause that reads as SWC (flag ``localized``).
 """
 
 from __future__ import annotations
@@ -285,16 +286,29 @@ class StreamScriptFixer:
     """Converts streamed text to the target script piece by piece.
 
     OpenCC converts phrase by phrase, so text is held back until a punctuation mark, space or newline
-    (or ``max_hold`` characters) and released converted; fenced code passes unchanged. Call ``feed``
-    with each delta and ``flush`` at the end. For ``en`` (or ``None``) everything passes straight through.
+    (or ``max_hold`` characters) and released converted; fenced code passes unchanged. For a Cantonese
+    target each released piece that reads as Standard Written Chinese is also rewritten word by word
+    (``swc_to_yue``; ``localized`` tells whether any was). Call ``feed`` with each delta and ``flush``
+    at the end. For ``en`` (or ``None``) everything passes straight through.
     """
 
-    def __init__(self, target: str | None, *, max_hold: int = 48) -> None:
+    def __init__(self, target: str | None, *, max_hold: int = 48, localize: bool = True) -> None:
         target = normalize_target(target) if target else None
         self.convert = None if target in (None, "en") else to_hans if target == "zh-Hans" else to_hant
+        self.localize = localize and target == "yue"
+        self.localized = False
         self.max_hold = max_hold
         self._buffer = ""
         self._in_code = False
+
+    def _prose(self, text: str) -> str:
+        assert self.convert is not None
+        text = self.convert(text)
+        if self.localize and detect(text).label in ("zh-Hant", "zh-Hans"):
+            rewritten = swc_to_yue(text)
+            self.localized = self.localized or rewritten != text
+            text = rewritten
+        return text
 
     def _emit(self, text: str) -> str:
         if self.convert is None or not text:
@@ -304,7 +318,7 @@ class StreamScriptFixer:
             if i:
                 out.append("```")
                 self._in_code = not self._in_code
-            out.append(part if self._in_code else self.convert(part))
+            out.append(part if self._in_code else self._prose(part))
         return "".join(out)
 
     def feed(self, chunk: str) -> str:
@@ -324,13 +338,15 @@ class StreamScriptFixer:
         return self._emit(ready)
 
 
-async def fix_stream_script(chunks: AsyncIterator[dict[str, Any]], target: str | None) -> AsyncIterator[dict[str, Any]]:
-    """Wrap an engine's OpenAI-format chunk stream, converting delta text to the target script.
+async def fix_stream_script(chunks: AsyncIterator[dict[str, Any]], target: str | None, *,
+                            fixer: StreamScriptFixer | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Wrap an engine's OpenAI-format chunk stream, converting delta text to the target script (and,
+    for Cantonese, localizing SWC clauses); pass ``fixer`` to read its ``localized`` flag afterwards.
 
     Held-back text is released with the chunk that carries ``finish_reason`` (or in one extra chunk
     when the stream ends without one).
     """
-    fixer = StreamScriptFixer(target)
+    fixer = fixer or StreamScriptFixer(target)
     last: dict[str, Any] | None = None
     for_finish = False
     async for chunk in chunks:

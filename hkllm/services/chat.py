@@ -6,9 +6,10 @@ that went away), so a crash never leaves half-written rows.
 
 Reply language (``hkllm.lang.policy``): the target is the request's ``reply_lang``, else the
 ``reply_lang`` setting, else (auto) the user's own language. Non-streamed replies are checked; a wrong
-script is converted, a wrong language regenerated once. Streamed replies get the instruction and an
-on-the-fly script conversion (a stream cannot be regenerated); their verdict is logged. Completions
-carry what happened in an ``hkllm`` field.
+script is converted, a wrong language regenerated once, a Cantonese target left in SWC localized.
+Streamed replies get the instruction and an on-the-fly script conversion (a stream cannot be
+regenerated), clause by clause localization for Cantonese; their verdict is logged. Completions carry
+what happened in an ``hkllm`` field.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from hkllm.engine import ChatRequest, Engine
 from hkllm.errors import HkllmError, InvalidRequest, ModelNotFound
 from hkllm.lang.policy import (
+    StreamScriptFixer,
     check_reply,
     fix_stream_script,
     generate_with_policy,
@@ -122,10 +124,12 @@ class ChatService:
         pull the first chunk before they start sending."""
         request = await self.prepare(request)
         target = self.reply_target(request)
+        fixer = StreamScriptFixer(target) if target is not None else None
         if target is None:
             chunks = self.engine.stream(request)
         else:
-            chunks = fix_stream_script(self.engine.stream(with_language_instruction(request, target)), target)
+            chunks = fix_stream_script(self.engine.stream(with_language_instruction(request, target)), target,
+                                       fixer=fixer)
         meta: dict[str, Any] = {"reply_lang": target}
         request_id, started = uuid.uuid4().hex, time.perf_counter()
         parts: list[str] = []
@@ -159,7 +163,8 @@ class ChatService:
                 usage = {"completion_tokens": pieces}
             if target is not None and parts:
                 verdict = check_reply("".join(parts), target)
-                meta.update(detected=verdict.guess.label, language_ok=verdict.ok)
+                meta.update(detected=verdict.guess.label, language_ok=verdict.ok,
+                            localized=bool(fixer and fixer.localized))
             self._log(request, request_id=request_id, source=source, started=started, response="".join(parts),
                       finish_reason=finish_reason, usage=usage, ttft_ms=ttft_ms, error=error, status=status,
                       meta=meta)

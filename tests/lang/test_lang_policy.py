@@ -255,6 +255,17 @@ def test_stream_fixer_releases_long_runs() -> None:
     assert out + fixer.flush() == "头" * 30
 
 
+def test_stream_fixer_localizes_swc_clauses_for_cantonese() -> None:
+    fixer = StreamScriptFixer("yue")
+    text, _ = feed_all(fixer, ["我們", "在家裏", "等了", "很久，", "佢哋", "就嚟㗎喇。", "```\nprint('的')\n```"])
+    assert text == "我哋喺屋企等咗好久，佢哋就嚟㗎喇。```\nprint('的')\n```"  # code untouched
+    assert fixer.localized
+    plain = StreamScriptFixer("yue")
+    assert feed_all(plain, ["佢哋聽日", "會嚟。"])[0] == "佢哋聽日會嚟。" and not plain.localized
+    hant = StreamScriptFixer("zh-Hant")
+    assert feed_all(hant, ["他們在家。"])[0] == "他們在家。" and not hant.localized  # only for Cantonese
+
+
 async def test_fix_stream_script_rewrites_chunks() -> None:
     engine = FakeEngine(["根据第35E条，业主须依从。"])
     chunks: list[dict[str, Any]] = [c async for c in fix_stream_script(engine.stream(request("問")), "zh-Hant")]
