@@ -45,14 +45,14 @@ class Vector(UserDefinedType[Any]):
         return process
 
 
-def _tsquery(terms: Sequence[str]) -> str:
-    """OR of quoted lexemes for ``to_tsquery('simple', ...)``."""
+def _tsquery(terms: Sequence[str], joiner: str = " | ") -> str:
+    """OR (or with ``joiner=" & "`` AND) of quoted lexemes for ``to_tsquery('simple', ...)``."""
     quoted = []
     for term in terms:
         clean = term.replace("\\", " ").replace("'", " ").strip()
         if clean:
             quoted.append("'" + clean + "'")
-    return " | ".join(quoted)
+    return joiner.join(quoted)
 
 
 class PgKBStore(KBStore):
@@ -87,7 +87,7 @@ class PgKBStore(KBStore):
     def bm25(self, terms: Sequence[str], filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
         """BM25-like ranking: the sum over query terms of idf × ``ts_rank`` (length-normalised term weight);
         plain ``ts_rank`` has no idf and ranks Cap. 486 clearly worse (recall@5 0.81 against 0.85).
-        Common terms are pruned as in the SQLite store (``MAX_POSTINGS``)."""
+        Common terms are pruned as in the SQLite store (``MAX_POSTINGS``, AND when the rarest are over it)."""
         terms = [t for t in dict.fromkeys(terms) if _tsquery([t])]
         if not terms:
             return []
@@ -104,11 +104,13 @@ class PgKBStore(KBStore):
                 total += df[term]
             if not kept:
                 return []
+            # as in the SQLite store: the two rarest terms alone over budget → their AND
+            joiner = " & " if len(kept) > 1 and total > MAX_POSTINGS else " | "
             idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in kept}
             score = sum((func.ts_rank(tsv, func.to_tsquery("simple", _tsquery([t])), 1) * idf[t] for t in kept),
                         start=literal_column("0.0")).label("score")
             q = (select(u.id, score)
-                 .where(tsv.op("@@")(func.to_tsquery("simple", _tsquery(kept))), *self._filter_clauses(filters))
+                 .where(tsv.op("@@")(func.to_tsquery("simple", _tsquery(kept, joiner))), *self._filter_clauses(filters))
                  .order_by(score.desc(), u.id).limit(limit))
             rows = conn.execute(q).all()
         return [(int(r[0]), float(r[1])) for r in rows]

@@ -63,6 +63,10 @@ class SQLiteKBStore(KBStore):
         stay). bm25() scores every matching row, so on a big corpus one "data" or "资料" would cost more
         than all the rest of the query, while its idf is tiny; on a small corpus nothing is dropped.
         Terms the sample never saw count as rare and are kept."""
+        return self._prune(conn, terms)[0]
+
+    def _prune(self, conn: Connection, terms: Sequence[str]) -> tuple[list[str], float]:
+        """(kept terms, their estimated postings)."""
         counts, scale = self._df_estimate(conn)
         kept: list[str] = []
         total, seen = 0.0, 0
@@ -73,18 +77,27 @@ class SQLiteKBStore(KBStore):
             kept.append(term)
             total += df
             seen += bool(df)
-        return kept
+        return kept, total
+
+    def match_expression(self, conn: Connection, terms: Sequence[str]) -> str | None:
+        """The FTS5 query: the OR of the kept terms; when even the two rarest are over the postings
+        budget (a question made of words found everywhere), their AND instead, which matches and scores
+        far fewer rows (Elasticsearch's "common terms" rule; 81 → 20 ms for one such query at 200k)."""
+        kept, postings = self._prune(conn, terms)
+        if not kept:
+            return None
+        joiner = " AND " if len(kept) > 1 and postings > records.MAX_POSTINGS else " OR "
+        return joiner.join('"' + t.replace('"', '""') + '"' for t in kept)
 
     def bm25(self, terms: Sequence[str], filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
-        """FTS5 ``bm25()`` over the OR of the (pruned) terms; scores positive, higher is better.
+        """FTS5 ``bm25()`` over the (pruned) terms (``match_expression``); scores positive, higher is better.
 
         The full-text query runs alone (over-fetching), then the filters are checked on the few rows it
         returned; only when that leaves too few does it run again joined with the filters."""
         with self.engine.connect() as conn:
-            kept = self.prune_terms(conn, terms)
-            if not kept:
+            match = self.match_expression(conn, terms)
+            if match is None:
                 return []
-            match = " OR ".join('"' + t.replace('"', '""') + '"' for t in kept)
             fetch = limit * 3
             rows = conn.exec_driver_sql(
                 "SELECT rowid, bm25(kb_unit_fts) AS s FROM kb_unit_fts WHERE kb_unit_fts MATCH ? "

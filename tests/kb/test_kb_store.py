@@ -191,20 +191,26 @@ def test_common_terms_are_pruned_on_a_big_corpus(store: SQLiteKBStore, monkeypat
 
     sections = {str(i): "common words here" for i in range(30)}
     sections.update({"100": "common middle", "101": "middle", "102": "middle rare", "103": "middle",
-                     "104": "middle", "105": "rare"})
+                     "104": "middle", "105": "rare", "106": "common rare words"})
     store.put_document(make_doc("en", None, sections))
     with store.engine.connect() as conn:
         # rarest first; a term never seen costs nothing and stays
         assert store.prune_terms(conn, ["common", "rare", "middle", "absent"]) == ["absent", "rare", "middle", "common"]
-        monkeypatch.setattr(store_module, "MAX_POSTINGS", 10)  # rare (2) + middle (5) fit, common (31) not
+        assert store.match_expression(conn, ["rare", "common"]) == '"rare" OR "common"'
+        monkeypatch.setattr(store_module, "MAX_POSTINGS", 10)  # rare (3) + middle (5) fit, common (32) not
         assert store.prune_terms(conn, ["common", "rare", "middle", "absent"]) == ["absent", "rare", "middle"]
         monkeypatch.setattr(store_module, "MAX_POSTINGS", 1)
         assert store.prune_terms(conn, ["common", "middle", "rare"]) == ["rare", "middle"]  # 2 always stay
-    hits = store.bm25(["common", "rare"], SearchFilters(), 50)
-    assert len(hits) == 33  # both kept (the two rarest): 31 "common" units and 2 "rare" ones
+        # ... and when those two are over the budget by themselves, they are ANDed
+        assert store.match_expression(conn, ["common", "rare"]) == '"rare" AND "common"'
+        assert store.match_expression(conn, ["rare"]) == '"rare"'
+    (hit,) = store.bm25(["common", "rare"], SearchFilters(), 50)
+    assert store.get_unit(hit[0]).text == "common rare words"
+    monkeypatch.setattr(store_module, "MAX_POSTINGS", 10_000)
+    assert len(store.bm25(["common", "rare"], SearchFilters(), 50)) == 34  # OR: 32 "common" + 2 more "rare"
     monkeypatch.setattr(store_module, "MAX_POSTINGS", 10)
     only = {u.text for u in store.get_units([i for i, _ in store.bm25(["common", "middle", "rare"], SearchFilters(), 50)])}
-    assert only == {"common middle", "middle", "middle rare", "rare"}
+    assert only == {"common middle", "middle", "middle rare", "rare", "common rare words"}
 
 
 def test_bm25_filters_after_the_full_text_query(store: SQLiteKBStore) -> None:
