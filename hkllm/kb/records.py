@@ -190,6 +190,24 @@ def kb_tables(vector_type: TypeEngine[Any]) -> tuple[Table, Table, Table]:
     return state, docs, units
 
 
+def rarest_terms(terms: Sequence[str], postings: Callable[[str], float]) -> tuple[list[str], float, bool]:
+    """The full-text query budget, shared by both stores: keep the rarest terms until their postings
+    would exceed ``MAX_POSTINGS`` (the ``MIN_TERMS`` rarest always stay; a term with no postings costs
+    nothing and stays). Returns (kept terms, their postings, whether to AND them): when even the rarest
+    are over the budget by themselves (a question made of words found everywhere), their AND matches
+    and scores far fewer rows than their OR (Elasticsearch's "common terms" rule)."""
+    kept: list[str] = []
+    total, seen = 0.0, 0
+    for term in sorted(dict.fromkeys(terms), key=postings):
+        df = postings(term)
+        if df and seen >= MIN_TERMS and total + df > MAX_POSTINGS:
+            break
+        kept.append(term)
+        total += df
+        seen += bool(df)
+    return kept, total, len(kept) > 1 and total > MAX_POSTINGS
+
+
 def version_tag(version_date: date | None) -> str:
     return version_date.isoformat() if version_date else ""
 

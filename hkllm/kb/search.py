@@ -258,10 +258,10 @@ class Searcher:
                 started = time.perf_counter()
                 return store.bm25(terms, retrieval, depth), (time.perf_counter() - started) * 1000
 
-            # Then the full-text query (SQLite, one core) beside the dense scan (numpy, one BLAS thread).
-            bm25_run = _pool().submit(bm25) if qvec is not None else None
-            if bm25_run is None:
+            if qvec is None:
                 lists["bm25"], timings["bm25"] = bm25()
+            else:  # then the full-text query (SQLite, one core) beside the dense scan (numpy)
+                bm25_run = _pool().submit(bm25)
         if qvec is not None and self.embedder is not None:
             t = time.perf_counter()
             dense = self.store.dense(qvec, self.embedder.name, retrieval, depth)

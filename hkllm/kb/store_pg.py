@@ -18,7 +18,7 @@ from sqlalchemy import Engine, bindparam, cast, func, literal_column, select, te
 from sqlalchemy.types import UserDefinedType
 
 from hkllm.kb.embed import EMBED_DIM
-from hkllm.kb.records import MAX_POSTINGS, MIN_TERMS, Analyzer, SearchFilters
+from hkllm.kb.records import Analyzer, SearchFilters, rarest_terms
 from hkllm.kb.store import KBStore
 
 
@@ -87,7 +87,7 @@ class PgKBStore(KBStore):
     def bm25(self, terms: Sequence[str], filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
         """BM25-like ranking: the sum over query terms of idf × ``ts_rank`` (length-normalised term weight);
         plain ``ts_rank`` has no idf and ranks Cap. 486 clearly worse (recall@5 0.81 against 0.85).
-        Common terms are pruned as in the SQLite store (``MAX_POSTINGS``, AND when the rarest are over it)."""
+        Common terms are pruned as in the SQLite store (``records.rarest_terms``)."""
         terms = [t for t in dict.fromkeys(terms) if _tsquery([t])]
         if not terms:
             return []
@@ -95,17 +95,10 @@ class PgKBStore(KBStore):
         tsv = literal_column("kb_unit.search_tsv")
         with self.engine.connect() as conn:
             n, df = self._df(conn, terms)
-            kept: list[str] = []
-            total = 0
-            for term in sorted((t for t in terms if df[t]), key=lambda t: df[t]):
-                if len(kept) >= MIN_TERMS and total + df[term] > MAX_POSTINGS:
-                    break
-                kept.append(term)
-                total += df[term]
+            kept, _, conjunctive = rarest_terms([t for t in terms if df[t]], df.__getitem__)
             if not kept:
                 return []
-            # as in the SQLite store: the two rarest terms alone over budget → their AND
-            joiner = " & " if len(kept) > 1 and total > MAX_POSTINGS else " | "
+            joiner = " & " if conjunctive else " | "
             idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in kept}
             score = sum((func.ts_rank(tsv, func.to_tsquery("simple", _tsquery([t])), 1) * idf[t] for t in kept),
                         start=literal_column("0.0")).label("score")

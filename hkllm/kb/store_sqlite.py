@@ -17,9 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from hkllm.kb import records
 from hkllm.kb.embed import VectorIndex
-from hkllm.kb.records import DF_SAMPLE, MIN_TERMS, Analyzer, SearchFilters, canonical_lang
+from hkllm.kb.records import DF_SAMPLE, Analyzer, SearchFilters, canonical_lang, rarest_terms
 from hkllm.kb.store import KBStore
 
 
@@ -58,36 +57,24 @@ class SQLiteKBStore(KBStore):
             self._df = (gen, counts, n / sampled if sampled else 1.0)
             return counts, self._df[2]
 
-    def prune_terms(self, conn: Connection, terms: Sequence[str]) -> list[str]:
-        """Keep the rarest terms until their postings would exceed ``MAX_POSTINGS`` (the 2 rarest always
-        stay). bm25() scores every matching row, so on a big corpus one "data" or "资料" would cost more
-        than all the rest of the query, while its idf is tiny; on a small corpus nothing is dropped.
-        Terms the sample never saw count as rare and are kept."""
-        return self._prune(conn, terms)[0]
-
-    def _prune(self, conn: Connection, terms: Sequence[str]) -> tuple[list[str], float]:
-        """(kept terms, their estimated postings)."""
+    def _rarest(self, conn: Connection, terms: Sequence[str]) -> tuple[list[str], float, bool]:
         counts, scale = self._df_estimate(conn)
-        kept: list[str] = []
-        total, seen = 0.0, 0
-        for term in sorted(dict.fromkeys(terms), key=lambda t: counts.get(t, 0)):
-            df = counts.get(term, 0) * scale
-            if df and seen >= MIN_TERMS and total + df > records.MAX_POSTINGS:
-                break
-            kept.append(term)
-            total += df
-            seen += bool(df)
-        return kept, total
+        return rarest_terms(terms, lambda t: counts.get(t, 0) * scale)
+
+    def prune_terms(self, conn: Connection, terms: Sequence[str]) -> list[str]:
+        """The terms kept under the postings budget (``records.rarest_terms``). bm25() scores every
+        matching row, so on a big corpus one "data" or "资料" would cost more than all the rest of the
+        query, while its idf is tiny; on a small corpus nothing is dropped. Terms the sample never saw
+        count as rare and are kept."""
+        return self._rarest(conn, terms)[0]
 
     def match_expression(self, conn: Connection, terms: Sequence[str]) -> str | None:
-        """The FTS5 query: the OR of the kept terms; when even the two rarest are over the postings
-        budget (a question made of words found everywhere), their AND instead, which matches and scores
-        far fewer rows (Elasticsearch's "common terms" rule; 81 → 20 ms for one such query at 200k)."""
-        kept, postings = self._prune(conn, terms)
+        """The FTS5 query: the OR of the kept terms, or their AND when even the rarest are over the
+        budget (81 → 20 ms for one such question at 200k)."""
+        kept, _, conjunctive = self._rarest(conn, terms)
         if not kept:
             return None
-        joiner = " AND " if len(kept) > 1 and postings > records.MAX_POSTINGS else " OR "
-        return joiner.join('"' + t.replace('"', '""') + '"' for t in kept)
+        return (" AND " if conjunctive else " OR ").join('"' + t.replace('"', '""') + '"' for t in kept)
 
     def bm25(self, terms: Sequence[str], filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
         """FTS5 ``bm25()`` over the (pruned) terms (``match_expression``); scores positive, higher is better.

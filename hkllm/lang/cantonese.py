@@ -161,6 +161,14 @@ def _longest_match(text: str, table: dict[str, str], max_len: int) -> str:
 _CLAUSE_END = set("。！？!?；;\n")
 
 
+def _clause_ends_after(tokens: list[str], i: int) -> bool:
+    """No word follows token ``i`` before the end of its clause (spaces skipped)."""
+    for token in tokens[i + 1 :]:
+        if token.strip():
+            return token[0] in _CLAUSE_END
+    return True
+
+
 def _rewrite(text: str, table: _Table, segmenter: Callable[[str], list[str] | None] | None) -> str:
     if not text:
         return text
@@ -175,8 +183,7 @@ def _rewrite(text: str, table: _Table, segmenter: Callable[[str], list[str] | No
     else:
         out = []
         for i, token in enumerate(tokens):
-            following = next((t for t in tokens[i + 1 :] if t.strip()), "")
-            if token == "了" and "了" in table.tokens and (not following or following[0] in _CLAUSE_END):
+            if token == "了" and "了" in table.tokens and _clause_ends_after(tokens, i):
                 out.append("喇")  # sentence-final 了 is a particle in Cantonese (就可以了 → 就得喇 / 可以喇)
             elif token in table.tokens:
                 out.append(table.tokens[token])
