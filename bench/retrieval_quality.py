@@ -48,9 +48,11 @@ def provision_id(citation: dict[str, Any]) -> str:
 
 
 def first_gold_rank(hits: list[dict[str, Any]], gold: list[str]) -> int | None:
+    """Rank of the first hit that is a gold provision of Cap. 486 (other chapters in a bigger ``--db``
+    have sections with the same numbers)."""
     wanted = {g.upper() for g in gold}
     for i, hit in enumerate(hits, start=1):
-        if provision_id(hit["citation"]).upper() in wanted:
+        if str(hit["citation"].get("cap")) == "486" and provision_id(hit["citation"]).upper() in wanted:
             return i
     return None
 

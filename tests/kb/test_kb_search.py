@@ -133,10 +133,10 @@ class StubStore:
         self.lists = {"bm25": [(i, 10.0 - n) for n, i in enumerate(bm25)],
                       "dense": [(i, 0.9 - n / 100) for n, i in enumerate(dense)]}
 
-    def bm25(self, terms: Any, filters: Any, limit: int) -> list[tuple[int, float]]:
-        return self.lists["bm25"]
+    def bm25_refs(self, terms: Any, filters: Any, limit: int) -> tuple[list[tuple[int, float]], dict[int, UnitRef]]:
+        return self.lists["bm25"], self.unit_refs([i for i, _ in self.lists["bm25"]])
 
-    def dense(self, q: Any, model: str, filters: Any, limit: int) -> list[tuple[int, float]]:
+    def dense(self, q: Any, model: str, filters: Any, limit: int, **hints: Any) -> list[tuple[int, float]]:
         return self.lists["dense"]
 
     def get_units(self, ids: list[int]) -> list[StoredUnit]:

@@ -152,6 +152,41 @@ def test_dense_scores_are_cosines_in_rank_order(store: SQLiteKBStore) -> None:
     assert [round(h[1], 3) for h in hits] == [0.8, 0.6]
 
 
+def test_dense_query_language_scans_one_version_of_a_bilingual_provision(store: SQLiteKBStore) -> None:
+    embedder = HashEmbedder()
+    en = make_doc("en", date(2022, 1, 1), {"1": "data access request", "2": "direct marketing"})
+    zh = make_doc("zh-Hant", date(2022, 1, 1), {"1": "查閱資料要求", "2": "直接促銷"})
+    alone = make_doc("zh-Hant", None, {"9": "只有中文的條文"}, cap="777")
+    ingest_documents(store, [en, zh, alone], embedder=embedder)
+    q = embedder.embed_query("request")
+    langs = {u.id: (u.lang, u.citation.cap) for u in store.get_units(list(range(1, 10)))}
+    everything = store.dense(q, embedder.name, SearchFilters(), 10)
+    english = store.dense(q, embedder.name, SearchFilters(), 10, query_lang="en")
+    chinese = store.dense(q, embedder.name, SearchFilters(), 10, query_lang="yue")  # canonical: zh-Hant
+    assert len(everything) == 5
+    assert sorted(langs[i] for i, _ in english) == [("en", "999"), ("en", "999"), ("zh-Hant", "777")]
+    assert sorted(langs[i] for i, _ in chinese) == [("zh-Hant", "777"), ("zh-Hant", "999"), ("zh-Hant", "999")]
+    # a language filter wins over the query's language: its rows are all in its own view
+    assert {langs[i][0] for i, _ in store.dense(q, embedder.name, SearchFilters(lang="zh-Hant"), 10,
+                                                query_lang="en")} == {"zh-Hant"}
+    assert store.dense(q, embedder.name, SearchFilters(), 10, beside=True) == everything
+
+
+def test_bm25_refs_match_unit_refs_with_and_without_filters(store: SQLiteKBStore) -> None:
+    # Cap. 101's units score higher, so the over-fetched first 30 hold none of Cap. 102's
+    store.put_document(make_doc("en", None, {str(i): f"privacy notice privacy notice {i}" for i in range(1, 40)},
+                                cap="101"))
+    store.put_document(make_doc("en", None, {str(i): f"privacy notice number {i} of many words here"
+                                             for i in range(1, 40)}, cap="102"))
+    for filters in (SearchFilters(), SearchFilters(cap="102")):  # the second refills via the joined query
+        found, refs = store.bm25_refs(["privacy", "notice"], filters, 10)
+        assert len(found) == 10 and refs == store.unit_refs([i for i, _ in found])
+        assert found == store.bm25(["privacy", "notice"], filters, 10)
+        assert {r.id for r in refs.values()} == {i for i, _ in found}
+    assert {u.citation.cap for u in store.get_units([i for i, _ in found])} == {"102"}
+    assert store.bm25_refs(["absent"], SearchFilters(), 5) == ([], {})
+
+
 def test_delete_restores_previous_version(store: SQLiteKBStore) -> None:
     store.put_document(make_doc("en", date(2020, 1, 1), {"1": "old"}))
     newer = store.put_document(make_doc("en", date(2022, 1, 1), {"1": "new"}))
