@@ -26,7 +26,7 @@ import numpy as np
 from hkllm.errors import InvalidRequest
 
 EMBED_DIM = 384
-# What gets embedded is the heading and the start of the text. Measured on Cap. 486 (bench/RESULTS-kb.md):
+# What gets embedded is the heading and the start of the text. Measured on Cap. 486 (bench/RESULTS.md):
 # 400 characters retrieve better than 1800 (dense recall@5 0.81 vs 0.74) and than max-over-400-character
 # chunks (0.79), and embed 3-4 times faster than 1800.
 MAX_PASSAGE_CHARS = 400

@@ -39,7 +39,7 @@ Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
 # Reciprocal-rank-fusion constant. Small k lets a provision ranked first by one retriever beat ones that
 # both rank only middling; on Cap. 486 recall@5 falls steadily from 0.94 (k=10) to 0.90 (k=60), see
-# bench/RESULTS-kb.md (tuned on those questions; the held-out ones there check it).
+# bench/RESULTS.md (tuned on those questions; the held-out ones there check it).
 RRF_K = 10
 JIEBA_HMM = True
 DEPTH = 100
@@ -222,7 +222,7 @@ class Searcher:
     def plan(self, query: str) -> QueryPlan:
         """Normalise, expand Cantonese to SWC (only queries with Chinese characters: the rewrite is not
         meant for English) and pick the text to embed: the SWC rewrite in its own script, since the
-        normalised (Simplified, case-folded) form embeds worse (bench/RESULTS-kb.md)."""
+        normalised (Simplified, case-folded) form embeds worse (bench/RESULTS.md)."""
         norm = normalise(query)
         cjk = bool(_CJK_RE.search(query))
         swc = to_swc(query) if self.expand_queries and cjk else query
