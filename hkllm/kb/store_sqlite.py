@@ -23,8 +23,8 @@ from hkllm.kb.records import (
     Analyzer,
     SearchFilters,
     UnitRef,
-    as_date,
     canonical_lang,
+    provision_key,
     rarest_terms,
 )
 from hkllm.kb.store import KBStore
@@ -104,10 +104,10 @@ class SQLiteKBStore(KBStore):
                 "ORDER BY s LIMIT ?", (match, fetch)).all()
             u = self.units.c
             clauses = self._filter_clauses(filters)
-            allowed = {int(r[0]): UnitRef(int(r[0]), r[1], r[2], r[3], as_date(r[4]), r[5]) for r in conn.execute(
-                select(u.id, u.collection, u.kind, u.align_key, u.version_date, u.lang)
-                .where(u.id.in_(bindparam("ids", expanding=True)), *clauses),
-                {"ids": [r[0] for r in rows]})} if rows else {}
+            refs = [UnitRef.from_row(r) for r in conn.execute(
+                select(*self.ref_columns()).where(u.id.in_(bindparam("ids", expanding=True)), *clauses),
+                {"ids": [r[0] for r in rows]})] if rows else []
+            allowed = {ref.id: ref for ref in refs}
             found = [(int(r[0]), -float(r[1])) for r in rows if int(r[0]) in allowed][:limit]
             if len(found) < limit and len(rows) == fetch:  # selective filters: let SQLite join them in
                 q = (select(u.id, text("bm25(kb_unit_fts) AS score"))
@@ -128,8 +128,7 @@ class SQLiteKBStore(KBStore):
                 rows = conn.execute(select(u.id, u.document_id, u.is_current, u.embedding, u.kind, u.lang,
                                            u.collection, u.cap, u.align_key, u.version_date).where(
                     u.embed_model == model, u.embedding.is_not(None)).order_by(u.id)).all()
-            # the same provision in another language: fusion's grouping (search._group_key)
-            groups = [(r[6], r[4], r[8], r[9]) if r[8] else None for r in rows]
+            groups = [provision_key(r[6], r[4], r[8], r[9]) for r in rows]
             index = VectorIndex.from_rows(rows, ("kind", "lang", "collection", "cap"), groups)
             self._dense = (gen, model, index)
             return index
