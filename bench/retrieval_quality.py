@@ -67,12 +67,12 @@ def metrics(ranks: list[int | None]) -> dict[str, float]:
 
 
 def build_store(db: Path, embedder_name: str) -> Any:
-    from hkllm.kb.embed import get_embedder
-    from hkllm.kb.ingest_run import run_ingest
-    from hkllm.kb.store import open_store
+    from hkllm.kb.embed import make_embedder
+    from hkllm.kb.ingest.run import run_ingest
+    from hkllm.kb.store.open import open_store
 
     store = open_store(f"sqlite:///{db}")
-    embedder = get_embedder(embedder_name)
+    embedder = make_embedder(embedder_name)
     folders = sorted(p for p in DATA.glob("cap_*_c") if p.is_dir())  # the XML only, not PROVENANCE.md
     report = run_ingest(store, folders, embedder=embedder, progress=sys.stderr.isatty())
     errors = [o for o in report.outcomes if o.status == "error"]

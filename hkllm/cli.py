@@ -9,20 +9,19 @@ import platform
 import sys
 import tempfile
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from importlib import metadata
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hkllm.embedded import EmbeddedEngine, EmbeddedServer, file_sha256, make_engine, prepare_model
-from hkllm.engine import ChatMessage, ChatRequest, Engine, EngineHealth
+from hkllm.embedded import EmbeddedEngine, EmbeddedServer, file_sha256, make_engine
+from hkllm.engine import ChatMessage, ChatRequest, EngineHealth
 from hkllm.errors import HkllmError, ModelFileError
-from hkllm.settings import MODEL_SHA256, Settings, load_settings
+from hkllm.runtime import build_chat_service, build_runtime, engine_for_command, prepare_model_with_progress
+from hkllm.services.chat import ChatService
+from hkllm.settings import MODEL_SHA256, load_settings
 
 app = typer.Typer(
     help="hkllm: an open, self-hostable Hong Kong LLM system (兩文三語 chat, knowledge base, apps).",
@@ -54,32 +53,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _prepare_model_with_progress(settings: Settings) -> None:
-    """Join the bundled model chunks once, with a progress bar; a no-op when the hash already matches."""
-    with Progress(TextColumn("[bold]preparing embedded model"), BarColumn(), DownloadColumn(),
-                  TimeRemainingColumn(), console=err_console, transient=True) as progress:
-        task = progress.add_task("join", total=None)
-        prepare_model(settings, progress=lambda done, total: progress.update(task, completed=done, total=total))
-
-
-@asynccontextmanager
-async def _engine_for_cli(settings: Settings) -> AsyncIterator[Engine]:
-    """The configured engine; if it is the embedded one and no `hkllm serve` runs, start it for this command."""
-    engine = make_engine(settings)
-    server: EmbeddedServer | None = None
-    if isinstance(engine, EmbeddedEngine) and not (await engine.health()).ok:
-        await engine.aclose()
-        _prepare_model_with_progress(settings)
-        err_console.print("[dim]starting the embedded model for this command (no `hkllm serve` running)...[/]")
-        server = EmbeddedServer(settings)
-        await asyncio.to_thread(server.start, wait=True)
-        engine = make_engine(settings, server)
-    try:
-        yield engine
-    finally:
-        await engine.aclose()
-        if server is not None:
-            server.stop()
+# the one engine-for-a-command helper lives in the composition root (apps and evals use it too)
+_engine_for_cli = engine_for_command
 
 
 @app.command()
@@ -95,14 +70,16 @@ def serve(
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = load_settings(**overrides)
     settings.ensure_data_dir()
-    from hkllm.kb.service import warm_up_search
-
-    threading.Thread(target=warm_up_search, args=(settings,), name="kb-warm-up", daemon=True).start()
+    try:
+        runtime = build_runtime(settings)
+    except HkllmError as exc:
+        raise _fail(exc.message) from exc
+    threading.Thread(target=runtime.kb.warm_up, name="kb-warm-up", daemon=True).start()
     server: EmbeddedServer | None = None
     if not settings.engine_url:
         server = EmbeddedServer(settings)
         try:
-            _prepare_model_with_progress(settings)
+            prepare_model_with_progress(settings)
             err_console.print(f"starting embedded llama.cpp server on 127.0.0.1:{settings.embedded_port} ...")
             server.start(wait=True)
             err_console.print("[green]embedded model ready[/]")
@@ -117,7 +94,7 @@ def serve(
     try:
         err_console.print(f"hkllm API on http://{settings.host}:{settings.port}  (data dir {settings.data_dir})")
         # uvicorn re-raises SIGTERM after its shutdown, so the child is stopped in the app's shutdown too
-        app_ = build_app(settings, engine, on_shutdown=server.stop if server else None)
+        app_ = build_app(settings, engine, runtime=runtime, on_shutdown=server.stop if server else None)
         uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info")
     finally:
         if server is not None:
@@ -144,50 +121,51 @@ def chat(
         "--lang", help="Reply language: yue, zh-Hant, zh-Hans, en, auto (follow the user) or off.")] = None,
 ) -> None:
     """Chat with the model: one question, or an interactive session that keeps history (/reset, /exit)."""
-    from hkllm.services.chat import ChatService
-    from hkllm.store.db import Database
-
     settings = load_settings()
     history: list[ChatMessage] = [ChatMessage(role="system", content=system)] if system else []
 
+    async def converse(service: ChatService) -> None:
+        def request(stream: bool) -> ChatRequest:
+            return ChatRequest(model=model, messages=history, max_tokens=max_tokens,
+                               temperature=temperature, stream=stream, reply_lang=lang)
+
+        async def ask_stream() -> str:
+            parts = [_print_chunk_text(c) async for c in service.stream(request(True), source="cli")]
+            sys.stdout.write("\n")
+            return "".join(parts)
+
+        if question is not None:
+            history.append(ChatMessage(role="user", content=question))
+            if as_json:
+                completion = await service.complete(request(False), source="cli")
+                console.print_json(json.dumps(completion, ensure_ascii=False))
+            else:
+                await ask_stream()
+            return
+        err_console.print("[dim]hkllm chat — /reset clears the history, /exit or Ctrl-D quits[/]")
+        while True:
+            try:
+                line = await asyncio.to_thread(console.input, "[bold cyan]> [/]")
+            except (EOFError, KeyboardInterrupt):
+                break
+            if line.strip() in {"/exit", "/quit"}:
+                break
+            if line.strip() == "/reset":
+                del history[1 if system else 0 :]
+                continue
+            if not line.strip():
+                continue
+            history.append(ChatMessage(role="user", content=line))
+            reply = await ask_stream()
+            history.append(ChatMessage(role="assistant", content=reply))
+
     async def run() -> None:
-        async with _engine_for_cli(settings) as engine:
-            service = ChatService(engine, Database(settings.db_url), default_max_tokens=settings.default_max_tokens,
-                                  reply_lang=settings.reply_lang)
-
-            def request(stream: bool) -> ChatRequest:
-                return ChatRequest(model=model, messages=history, max_tokens=max_tokens,
-                                   temperature=temperature, stream=stream, reply_lang=lang)
-
-            async def ask_stream() -> str:
-                parts = [_print_chunk_text(c) async for c in service.stream(request(True), source="cli")]
-                sys.stdout.write("\n")
-                return "".join(parts)
-
-            if question is not None:
-                history.append(ChatMessage(role="user", content=question))
-                if as_json:
-                    completion = await service.complete(request(False), source="cli")
-                    console.print_json(json.dumps(completion, ensure_ascii=False))
-                else:
-                    await ask_stream()
-                return
-            err_console.print("[dim]hkllm chat — /reset clears the history, /exit or Ctrl-D quits[/]")
-            while True:
-                try:
-                    line = await asyncio.to_thread(console.input, "[bold cyan]> [/]")
-                except (EOFError, KeyboardInterrupt):
-                    break
-                if line.strip() in {"/exit", "/quit"}:
-                    break
-                if line.strip() == "/reset":
-                    del history[1 if system else 0 :]
-                    continue
-                if not line.strip():
-                    continue
-                history.append(ChatMessage(role="user", content=line))
-                reply = await ask_stream()
-                history.append(ChatMessage(role="assistant", content=reply))
+        runtime = build_runtime(settings)
+        try:
+            async with engine_for_command(settings) as engine:
+                await converse(build_chat_service(settings, engine, runtime.db))
+        finally:
+            runtime.close()
 
     try:
         asyncio.run(run())
@@ -201,7 +179,7 @@ def models() -> None:
     settings = load_settings()
 
     async def run() -> list[dict[str, Any]]:
-        async with _engine_for_cli(settings) as engine:
+        async with engine_for_command(settings) as engine:
             return await engine.list_models()
 
     try:

@@ -14,13 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hkllm import __version__
-from hkllm.api.routes import health, openai, web
+from hkllm.api.routes import health, kb, openai, web
 from hkllm.engine import Engine
 from hkllm.errors import HkllmError, InvalidRequest, RequestTooLarge
-from hkllm.kb import routes as kb_routes
-from hkllm.services.chat import ChatService
+from hkllm.runtime import Runtime, build_chat_service, build_runtime
 from hkllm.settings import Settings
-from hkllm.store.db import Database
 
 
 def error_response(exc: HkllmError) -> JSONResponse:
@@ -83,25 +81,27 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
 
-def build_app(settings: Settings, engine: Engine, *, db: Database | None = None,
+def build_app(settings: Settings, engine: Engine, *, runtime: Runtime | None = None,
               on_shutdown: Callable[[], None] | None = None) -> FastAPI:
-    """The API app over ``engine``; closes the engine and calls ``on_shutdown`` (e.g. stop the
-    supervised model server) when the server shuts down."""
-    db = db or Database(settings.db_url)
+    """The API app: the composition root of the server. Builds (or takes) the runtime (database, knowledge
+    base) and the chat service over ``engine``, and keeps them in ``app.state`` for ``api.deps``; at
+    shutdown closes them and the engine, then calls ``on_shutdown`` (e.g. stop the supervised model)."""
+    runtime = runtime or build_runtime(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await engine.aclose()
+        runtime.close()
         if on_shutdown is not None:
             await asyncio.to_thread(on_shutdown)
 
     app = FastAPI(title="hkllm", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.db = db
-    app.state.chat_service = ChatService(engine, db, default_max_tokens=settings.default_max_tokens,
-                                              reply_lang=settings.reply_lang)
+    app.state.db = runtime.db
+    app.state.kb = runtime.kb
+    app.state.chat_service = build_chat_service(settings, engine, runtime.db)
 
     @app.exception_handler(HkllmError)
     async def _hkllm_error(_request: Request, exc: HkllmError) -> JSONResponse:
@@ -120,9 +120,9 @@ def build_app(settings: Settings, engine: Engine, *, db: Database | None = None,
 
     app.include_router(health.router)
     app.include_router(openai.router)
-    app.include_router(kb_routes.router)
+    app.include_router(kb.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
-    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes, exempt=frozenset({"/v1/kb/ingest"}))
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes, exempt=frozenset({kb.INGEST_PATH}))
     return app
 

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the one place that reads app state and checks the API key."""
+"""FastAPI dependencies: the one place that reads app state (the serving objects ``build_app`` made)
+and checks the API key."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from hkllm.engine import Engine
 from hkllm.errors import AuthenticationError
+from hkllm.kb.knowledge_base import KnowledgeBase
 from hkllm.services.chat import ChatService
 from hkllm.settings import Settings
+from hkllm.store.db import Database
 
 
 def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def require_api_key(request: Request) -> None:
@@ -28,8 +33,27 @@ def require_api_key(request: Request) -> None:
 
 
 def get_chat_service(request: Request) -> ChatService:
-    return request.app.state.chat_service
+    service: ChatService = request.app.state.chat_service
+    return service
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_kb(request: Request) -> KnowledgeBase:
+    kb: KnowledgeBase = request.app.state.kb
+    return kb
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+DbDep = Annotated[Database, Depends(get_db)]
+KBDep = Annotated[KnowledgeBase, Depends(get_kb)]

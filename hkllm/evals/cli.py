@@ -20,19 +20,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from hkllm.engine import Engine
 from hkllm.errors import HkllmError
 from hkllm.evals import store
 from hkllm.evals.report import write_report
-from hkllm.evals.runner import (
-    DEFAULT_TIMEOUT_S,
-    RunSummary,
-    check_engine,
-    open_database,
-    resolve_engine,
-    run_task,
-)
+from hkllm.evals.runner import DEFAULT_TIMEOUT_S, RunSummary, check_engine, resolve_engine, run_task
 from hkllm.evals.task import all_tasks, parse_task_list
-from hkllm.settings import get_settings
+from hkllm.settings import load_settings
+from hkllm.store.db import Database
 
 app = typer.Typer(help="Evaluate models on Cantonese / Hong Kong benchmarks.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -67,30 +62,42 @@ def run(
     db: Annotated[str | None, typer.Option(help="Database URL; default: the hkllm database.")] = None,
 ) -> None:
     """Run tasks and store every answer; rerunning an interrupted command resumes it."""
-    settings = get_settings()
+    from hkllm.runtime import engine_for_command
+
+    settings = load_settings().model_copy(update={"engine_timeout_s": timeout})
     try:
         selected = parse_task_list(tasks)
-        eng = resolve_engine(engine, settings, timeout_s=timeout)
+        # no --engine: the configured engine, started for this command if it is the embedded model and
+        # no `hkllm serve` runs (as `hkllm chat` does); else the URL or fake engine named
+        named = resolve_engine(engine, settings, timeout_s=timeout) if engine not in (None, "", "embedded",
+                                                                                     "default") else None
     except HkllmError as exc:
         raise _fail(exc) from exc
-    database = open_database(db or settings.db_url)
+    database = Database(db or settings.db_url)
     summaries: list[RunSummary] = []
 
     async def go() -> None:
-        try:
-            await check_engine(eng)
-            columns = (SpinnerColumn(), TextColumn("{task.description:<15}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn())
-            with Progress(*columns, console=err, transient=False) as progress:
-                for task in selected:
-                    summary = await run_task(task, eng, database, data_dir=data_dir, limit=limit, shots=shots,
-                                             model=model, fresh=fresh, skip_invalid=skip_invalid,
-                                             timeout_s=timeout, progress=progress)
-                    summaries.append(summary)
-                    if as_json:
-                        typer.echo(json.dumps(summary.as_json(), ensure_ascii=False))
-        finally:
-            await eng.aclose()
+        if named is not None:
+            try:
+                await run_all(named)
+            finally:
+                await named.aclose()
+            return
+        async with engine_for_command(settings) as eng:
+            await run_all(eng)
+
+    async def run_all(eng: Engine) -> None:
+        await check_engine(eng)
+        columns = (SpinnerColumn(), TextColumn("{task.description:<15}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=err, transient=False) as progress:
+            for task in selected:
+                summary = await run_task(task, eng, database, data_dir=data_dir, limit=limit, shots=shots,
+                                         model=model, fresh=fresh, skip_invalid=skip_invalid,
+                                         timeout_s=timeout, progress=progress)
+                summaries.append(summary)
+                if as_json:
+                    typer.echo(json.dumps(summary.as_json(), ensure_ascii=False))
 
     def _terminate(_signum: int, _frame: object) -> None:  # SIGTERM: stop like Ctrl-C (run stays resumable)
         raise KeyboardInterrupt
@@ -121,7 +128,7 @@ def run(
 @app.command("runs")
 def runs(db: Annotated[str | None, typer.Option(help="Database URL; default: the hkllm database.")] = None) -> None:
     """List stored runs, newest last."""
-    database = open_database(db or get_settings().db_url)
+    database = Database(db or load_settings().db_url)
     try:
         with database.session() as session:
             rows = store.list_runs(session)
@@ -142,7 +149,7 @@ def report(
     db: Annotated[str | None, typer.Option(help="Database URL; default: the hkllm database.")] = None,
 ) -> None:
     """Write a self-contained HTML report (tables, plots, published anchors)."""
-    database = open_database(db or get_settings().db_url)
+    database = Database(db or load_settings().db_url)
     try:
         path = write_report(database, out_file)
     finally:

@@ -24,7 +24,7 @@ from hkllm.errors import EngineError, EngineUnavailable, HkllmError, InvalidRequ
 from hkllm.evals import store
 from hkllm.evals.task import Dataset, Item, ItemResult, Scored, Task
 from hkllm.settings import Settings
-from hkllm.store.db import Database, migrate
+from hkllm.store.db import Database
 
 SEED = 1234
 DEFAULT_TIMEOUT_S = 120.0
@@ -119,12 +119,6 @@ async def model_name(engine: Engine, explicit: str | None = None) -> str:
     except HkllmError:
         return "unknown"
     return str(models[0].get("id", "unknown")) if models else "unknown"
-
-
-def open_database(url: str) -> Database:
-    """The hkllm database with every migration applied (``heads``: tolerant of parallel branches)."""
-    migrate(url, "heads")
-    return Database(url, run_migrations=False)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from hkllm.errors import HkllmError
+
+if TYPE_CHECKING:
+    from hkllm.kb.knowledge_base import KnowledgeBase
 
 app = typer.Typer(help="Knowledge base: ingest legislation, judgments and documents; search; verify citations.",
                   no_args_is_help=True, add_completion=False)
 
 T = TypeVar("T")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+@contextmanager
+def _knowledge_base() -> Iterator[KnowledgeBase]:
+    """The knowledge base of the configured data dir, built as ``hkllm serve`` builds it."""
+    from hkllm.runtime import build_runtime
+    from hkllm.settings import load_settings
+
+    runtime = _run(lambda: build_runtime(load_settings()))
+    try:
+        yield runtime.kb
+    finally:
+        runtime.close()
 
 
 def _run(fn: Callable[[], T]) -> T:
@@ -33,7 +50,7 @@ def _print_json(data: Any) -> None:
 
 def _cite(citation: dict[str, Any]) -> str:
     from hkllm.kb.citations import format_citation
-    from hkllm.kb.store import citation_from_json
+    from hkllm.kb.store.records import citation_from_json
 
     c = citation_from_json(citation)
     try:
@@ -53,15 +70,14 @@ def ingest(
     pause_after_doc: Annotated[float, typer.Option(hidden=True, help="Sleep after each document (tests).")] = 0.0,
 ) -> None:
     """Parse and store documents: one transaction per document, a clear error per bad file, resumable."""
-    from hkllm.kb import service
-
     def on_outcome(o: Any) -> None:
         if not as_json and not progress:
             typer.echo(f"{o.status:8} {o.source}: {o.message}", err=o.status == "error")
 
-    report = _run(lambda: service.ingest([str(p) for p in paths], collection=collection, force=force,
-                                         progress=progress and not as_json, pause_s=pause_after_doc,
-                                         on_outcome=on_outcome))
+    with _knowledge_base() as kb:
+        report = _run(lambda: kb.ingest([str(p) for p in paths], collection=collection, force=force,
+                                        progress=progress and not as_json, pause_s=pause_after_doc,
+                                        on_outcome=on_outcome))
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -91,14 +107,13 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Hybrid (BM25 + dense) search; --json prints a JSON list of hits."""
-    from hkllm.kb import service
+    from hkllm.kb.knowledge_base import make_filters
 
-    def go() -> dict[str, Any]:
-        filters = service.make_filters(kind=kind, cap=cap, lang=lang, collection=collection,
-                                       version_date=version_date, as_of=as_of, include_superseded=all_versions)
-        return service.search(query, k=k, mode=mode, filters=filters)
-
-    result = _run(go)
+    with _knowledge_base() as kb:
+        filters = _run(lambda: make_filters(kind=kind, cap=cap, lang=lang, collection=collection,
+                                            version_date=version_date, as_of=as_of,
+                                            include_superseded=all_versions))
+        result = _run(lambda: kb.search(query, k=k, mode=mode, filters=filters).to_dict())
     if as_json:
         _print_json(result["hits"])
         return
@@ -119,9 +134,8 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a stored provision / paragraph / chunk (any version)."""
-    from hkllm.kb import service
-
-    result = _run(lambda: service.show(ref, lang=lang, version_date=version_date))
+    with _knowledge_base() as kb:
+        result = _run(lambda: kb.show(ref, lang=lang, version_date=version_date).to_dict())
     if as_json:
         _print_json(result)
         return
@@ -144,9 +158,8 @@ def stats(
     as_json: JsonOpt = False,
 ) -> None:
     """Documents and units stored, by kind, language and version."""
-    from hkllm.kb import service
-
-    result = _run(lambda: service.stats(check=check))
+    with _knowledge_base() as kb:
+        result: dict[str, Any] = dict(_run(lambda: kb.stats(check=check)))
     if as_json:
         _print_json(result)
     else:
@@ -173,10 +186,9 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Find the citations in a text (stdin) and check each against the knowledge base."""
-    from hkllm.kb import service
-
     text = file.read_text(encoding="utf-8") if file else sys.stdin.read()
-    result = _run(lambda: service.verify(text, version_date=version_date))
+    with _knowledge_base() as kb:
+        result = _run(lambda: kb.verify(text, version_date=version_date).to_dict())
     if as_json:
         _print_json(result["citations"])
     else:
@@ -191,7 +203,6 @@ def verify(
 @app.command()
 def reindex() -> None:
     """Rebuild the full-text index terms (after the search normaliser or segmenter changed)."""
-    from hkllm.kb import service
-
-    count = _run(lambda: service.get_store().reindex())
+    with _knowledge_base() as kb:
+        count = _run(kb.reindex)
     typer.echo(f"reindexed {count} units")

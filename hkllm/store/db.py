@@ -55,13 +55,16 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` up to ``revision`` (idempotent)."""
+def migrate(url: str, revision: str = "heads") -> None:
+    """Bring the database at ``url`` up to ``revision`` (idempotent; ``heads`` tolerates branches)."""
     command.upgrade(alembic_config(url), revision)
 
 
 class Database:
-    """One database: engine plus session factory. ``session()`` commits on success, rolls back on error."""
+    """One database: engine plus session factory. ``session()`` commits on success, rolls back on error.
+
+    A process builds one (``hkllm.runtime.build_runtime``): the migrations run once, here, and the chat
+    log, the evaluation store and the knowledge base share its engine."""
 
     def __init__(self, url: str, *, run_migrations: bool = True) -> None:
         self.url = url

@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 
 from hkllm.cli import app
 from hkllm.evals import store  # noqa: F401  (tables on Base.metadata)
-from hkllm.evals.runner import open_database
-from hkllm.store.db import Base
+from hkllm.store.db import Base, Database
 
 TASK_IDS = ["yue-truthfulqa", "yue-gsm8k", "yue-arc-c", "yue-mmlu", "yue-trans", "hkcanto-mcq", "hkcanto-trans",
             "lang-fidelity"]
@@ -102,7 +101,7 @@ def test_unreachable_engine_fails_fast(tmp_path: Path, data_dir: Path) -> None:
 
 
 def test_migration_matches_the_tables(tmp_path: Path) -> None:
-    db = open_database(f"sqlite:///{tmp_path / 'm.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
     try:
         with db.engine.connect() as conn:
             diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)

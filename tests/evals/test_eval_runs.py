@@ -17,12 +17,12 @@ from hkllm.evals.runner import (
     EvalAborted,
     OracleEngine,
     UnknownEngine,
-    open_database,
     resolve_engine,
     run_task,
 )
 from hkllm.evals.task import BenchmarkFormatError, BenchmarkNotFound, UnknownTask, get_task, parse_task_list
 from hkllm.settings import load_settings
+from hkllm.store.db import Database
 
 ARC_ROWS = [
     {"id": f"q{i}", "question": f"第{i}題：邊個啱？", "A": "甲", "B": "乙", "C": "丙", "D": "丁", "answer": "ABCD"[i % 4],
@@ -40,7 +40,7 @@ def write_arc(root: Path, rows: Any) -> Path:
 
 @pytest.fixture
 def db(tmp_path: Path):  # noqa: ANN201
-    database = open_database(f"sqlite:///{tmp_path / 'eval.db'}")
+    database = Database(f"sqlite:///{tmp_path / 'eval.db'}")
     yield database
     database.dispose()
 

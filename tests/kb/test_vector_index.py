@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import hkllm.kb.vector_index as vi
-from hkllm.kb.embed import EMBED_DIM
-from hkllm.kb.vector_index import VectorIndex, view_layout
+import hkllm.kb.store.vectors as vi
+from hkllm.kb.embed.base import EMBED_DIM
+from hkllm.kb.store.vectors import VectorIndex, view_layout
 
 # (langs, groups) -> (row order, views). Blocks: [English with a Chinese version | the rest | Chinese
 # with an English version]; stable inside each block.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from hkllm.kb.ingest import (
+from hkllm.kb.ingest.sources import (
     EmptySource,
     IngestError,
     MalformedSource,

@@ -24,7 +24,7 @@ from typing import Any
 
 from lxml import etree
 
-from hkllm.kb.ingest import MalformedSource, sha256_hex
+from hkllm.kb.ingest.sources import MalformedSource, sha256_hex
 from hkllm.kb.types import Citation, SourceDocument, Unit
 
 HKLM_NS = "http://www.xml.gov.hk/schemas/hklm/1.0"

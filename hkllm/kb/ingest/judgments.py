@@ -26,7 +26,7 @@ from bs4 import BeautifulSoup, Tag
 from hkeyecite import HKActionNumber, HKNeutralCitation, HKReportedCitation, get_citations
 from hkeyecite.courts import get_court_by_case_prefix, get_court_by_code
 
-from hkllm.kb.ingest import EmptySource, IngestError, MalformedSource, decode_text, sha256_hex
+from hkllm.kb.ingest.sources import EmptySource, IngestError, MalformedSource, decode_text, sha256_hex
 from hkllm.kb.types import Citation, SourceDocument, Unit
 
 COURT_CODES = ("HKCFA", "HKCA", "HKCFI", "HKDC", "HKFC", "HKFamC", "HKLT", "HKLdT", "HKLBT", "HKLaT", "HKSCT",

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from hkllm.kb.embed import Embedder, passage_text, text_sha256
-from hkllm.kb.store import KBStore
+from hkllm.kb.embed.base import Embedder, passage_text, text_sha256
+from hkllm.kb.store.base import KBStore
 from hkllm.kb.types import SourceDocument
 
 
@@ -207,7 +207,8 @@ def run_ingest(
 ) -> IngestReport:
     """Ingest files, folders and ZIP archives; see the module docstring. ``pause_s`` sleeps after each
     document (used by the crash test to kill a run mid-batch)."""
-    from hkllm.kb.ingest import IngestError, SourceItem, discover, parse_item
+    from hkllm.kb.ingest.dispatch import parse_item
+    from hkllm.kb.ingest.sources import IngestError, SourceItem, discover
 
     report = IngestReport()
     started = time.perf_counter()

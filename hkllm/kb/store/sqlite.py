@@ -18,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from hkllm.kb.records import (
+from hkllm.kb.store.base import KBStore
+from hkllm.kb.store.records import (
     DF_SAMPLE,
     Analyzer,
     SearchFilters,
@@ -27,8 +28,7 @@ from hkllm.kb.records import (
     provision_key,
     rarest_terms,
 )
-from hkllm.kb.store import KBStore
-from hkllm.kb.vector_index import SCAN_THREADS, VectorIndex
+from hkllm.kb.store.vectors import SCAN_THREADS, VectorIndex
 
 
 class SQLiteKBStore(KBStore):

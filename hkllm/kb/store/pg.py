@@ -17,9 +17,9 @@ import numpy as np
 from sqlalchemy import Engine, bindparam, cast, func, literal_column, select, text
 from sqlalchemy.types import UserDefinedType
 
-from hkllm.kb.embed import EMBED_DIM
-from hkllm.kb.records import Analyzer, SearchFilters, rarest_terms
-from hkllm.kb.store import KBStore
+from hkllm.kb.embed.base import EMBED_DIM
+from hkllm.kb.store.base import KBStore
+from hkllm.kb.store.records import Analyzer, SearchFilters, rarest_terms
 
 
 class Vector(UserDefinedType[Any]):

