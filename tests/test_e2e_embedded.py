@@ -214,3 +214,16 @@ def test_missing_model_file_gives_503_naming_it(tmp_path):
         assert doctor.returncode == 1 and "nowhere.gguf" in doctor.stdout
     finally:
         _stop(proc)
+
+
+def test_eval_run_on_a_fresh_data_dir_starts_the_model_itself(tmp_path):
+    """No `hkllm serve` running and a new data dir: `hkllm eval run` prepares and starts the embedded
+    model for the command (as `hkllm chat` does), answers, and stops it again."""
+    embedded_port = free_port()
+    env = _env(tmp_path / "data", free_port(), embedded_port)
+    out = subprocess.run([*HKLLM, "eval", "run", "--tasks", "lang-fidelity", "--limit", "1", "--json"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert '"task": "lang-fidelity"' in out.stdout and '"n": 1' in out.stdout
+    assert "starting the embedded model for this command" in out.stderr
+    assert not _children_alive(embedded_port), "the model started for the command outlived it"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from hkllm.errors import InvalidRequest, NotFound, RequestTooLarge
 from hkllm.kb.analyze import tokens
@@ -36,7 +36,7 @@ from hkllm.kb.resolver import StoreResolver
 from hkllm.kb.search import Hit, Searcher, SearchResult
 from hkllm.kb.store.base import KBStore
 from hkllm.kb.store.open import open_store
-from hkllm.kb.store.records import SearchFilters, StoredDocument, StoredUnit, canonical_lang
+from hkllm.kb.store.records import KBStats, SearchFilters, StoredDocument, StoredUnit, canonical_lang
 from hkllm.kb.types import Citation
 from hkllm.store.db import Database
 
@@ -168,21 +168,6 @@ class VerifyResult:
                 "ok": self.report.ok}
 
 
-class KBStats(TypedDict, total=False):
-    backend: str
-    documents: int
-    documents_current: int
-    units: int
-    units_current: int
-    by_kind_lang: dict[str, list[dict[str, Any]]]
-    embedded_units: dict[str, int]
-    collections: dict[str, int]
-    generation: int
-    embedder: str
-    documents_list: list[dict[str, Any]]
-    integrity_problems: list[str]
-
-
 @dataclass
 class UploadResult:
     sha256: str
@@ -308,12 +293,12 @@ class KnowledgeBase:
 
     # -- stats, verify, reindex -------------------------------------------------------------------------
     def stats(self, *, check: bool = False) -> KBStats:
-        out: dict[str, Any] = self.store.stats()
+        out: KBStats = self.store.stats()
         out["embedder"] = self.embedder_setting
         out["documents_list"] = [d.to_dict() for d in self.store.list_documents()]
         if check:
             out["integrity_problems"] = self.store.check_integrity()
-        return KBStats(**out)  # type: ignore[typeddict-item]
+        return out
 
     def verify(self, text: str, *, version_date: str | date | None = None) -> VerifyResult:
         """Every citation found in ``text``, each with ``resolved`` true/false and why."""

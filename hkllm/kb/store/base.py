@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeEngine
 
 from hkllm.errors import InvalidRequest
@@ -38,6 +39,7 @@ from hkllm.kb.analyze import index_text
 from hkllm.kb.embed.base import EMBED_DIM, passage_text, text_sha256
 from hkllm.kb.store.records import (
     Analyzer,
+    KBStats,
     PutResult,
     PutStatus,
     SearchFilters,
@@ -217,7 +219,7 @@ class KBStore(ABC):
         return done
 
     # reads ---------------------------------------------------------------------------------------------
-    def _unit_query(self):  # noqa: ANN202 - SQLAlchemy Select
+    def _unit_query(self) -> Select[Any]:
         u, d = self.units.c, self.docs.c
         return select(u.id, u.document_id, d.key, d.title, u.collection, u.kind, u.ukey, u.citation,
                       u.heading, u.text, u.lang, u.ordinal, u.align_key, u.version_date, u.is_current,
@@ -403,7 +405,7 @@ class KBStore(ABC):
             return [StoredDocument(int(r[0]), r[1], r[2], r[3], r[4], r[5], as_date(r[6]), r[7], r[8],
                                    bool(r[9]), int(r[10]), r[11], r[12] or {}) for r in conn.execute(q)]
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> KBStats:
         d, u = self.docs.c, self.units.c
         with self.engine.connect() as conn:
             docs = conn.execute(select(d.kind, d.lang, d.is_current, func.count()).group_by(

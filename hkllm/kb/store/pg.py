@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, bindparam, cast, func, literal_column, select, text
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import UserDefinedType
 
 from hkllm.kb.embed.base import EMBED_DIM
@@ -92,7 +93,7 @@ class PgKBStore(KBStore):
         if not terms:
             return []
         u = self.units.c
-        tsv = literal_column("kb_unit.search_tsv")
+        tsv: ColumnElement[Any] = literal_column("kb_unit.search_tsv")
         with self.engine.connect() as conn:
             n, df = self._df(conn, terms)
             kept, _, conjunctive = rarest_terms([t for t in terms if df[t]], df.__getitem__)

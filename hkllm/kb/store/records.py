@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypedDict
 
 from hkllm.errors import HkllmError
 from hkllm.kb.types import Citation
@@ -147,6 +147,24 @@ class StoredDocument:
             "is_current": self.is_current, "unit_count": self.unit_count,
             "ingested_at": self.ingested_at.isoformat() if self.ingested_at else None,
         }
+
+
+class KBStats(TypedDict, total=False):
+    """What ``KBStore.stats`` counts; the knowledge base adds the embedder, the document list and, on
+    request, the integrity problems."""
+
+    backend: str
+    documents: int
+    documents_current: int
+    units: int
+    units_current: int
+    by_kind_lang: dict[str, list[dict[str, Any]]]
+    embedded_units: dict[str, int]
+    collections: dict[str, int]
+    generation: int
+    embedder: str
+    documents_list: list[dict[str, Any]]
+    integrity_problems: list[str]
 
 
 @dataclass

@@ -123,7 +123,8 @@ class VectorIndex:
         threads = max(1, min(threads, SCAN_THREADS))
         with one_blas_thread():
             if threads < 2 or stop - start < SPLIT_ROWS:
-                return self.matrix[start:stop] @ query
+                scores: np.ndarray = self.matrix[start:stop] @ query
+                return scores
             bounds = np.linspace(start, stop, threads + 1).astype(int)
             slices = zip(bounds[:-1], bounds[1:], strict=True)
             parts = _scan_pool().map(lambda ab: self.matrix[ab[0]:ab[1]] @ query, slices)
