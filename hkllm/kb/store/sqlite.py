@@ -136,7 +136,7 @@ class SQLiteKBStore(KBStore):
     def dense(self, query_vec: np.ndarray, model: str, filters: SearchFilters, limit: int, *,
               query_lang: str | None = None, beside: bool = False) -> list[tuple[int, float]]:
         """Exact cosine top ``limit``. With ``query_lang`` (or a language filter) only that language's
-        version of a bilingual provision is scanned (``vector_index``): half the work on e-Legislation.
+        version of a bilingual provision is scanned (``vectors``): half the work on e-Legislation.
         ``beside``: another step (the full-text query) runs at the same time, so scan on one core."""
         index = self._load_dense(model)
         allowed = self.allowed_document_ids(filters)
