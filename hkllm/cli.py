@@ -36,6 +36,7 @@ SUB_APPS: list[tuple[str, str]] = [
     ("lang", "hkllm.lang.cli"),
     ("kb", "hkllm.kb.cli"),
     ("eval", "hkllm.evals.cli"),
+    ("apps", "hkllm.apps.cli"),
 ]
 
 for _name, _module in SUB_APPS:

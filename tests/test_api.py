@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -149,8 +150,11 @@ def test_api_keys_are_enforced_when_set(settings, fake_engine):
 def test_index_page_is_self_contained(client):
     r = client.get("/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    assert "/v1/chat/completions" in r.text
-    assert "http://" not in r.text and "https://" not in r.text  # no CDN: works offline
+    assets = [client.get(path) for path in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text)]
+    assert len(assets) == 3 and all(a.status_code == 200 for a in assets)  # style, chat and apps scripts
+    texts = [r.text, *(a.text for a in assets)]
+    assert any("/v1/chat/completions" in t for t in texts) and any("/v1/apps" in t for t in texts)
+    assert all("http://" not in t and "https://" not in t for t in texts)  # no CDN: works offline
 
 
 def test_unknown_route_uses_error_envelope(client):

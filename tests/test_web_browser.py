@@ -1,10 +1,13 @@
-"""The chat page in a real headless Chromium (Debian's), against our real server over a fake engine."""
+"""The page at / in a real headless Chromium (Debian's), against our real server over a fake engine: the chat,
+and the apps menu (every app GET /v1/apps lists, run through a form built from its input schema)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -14,6 +17,10 @@ from hkllm.engine import FakeEngine
 from tests.conftest import free_port
 
 CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+# where the apps test leaves its screenshot, to look at by hand
+APPS_SCREENSHOT = Path(os.environ.get("HKLLM_APPS_SCREENSHOT", "/tmp/h2-apps.png"))
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (make test installs it)")
 
 
@@ -74,4 +81,54 @@ def test_page_shows_engine_errors(live_server):
         page.keyboard.press("Enter")
         page.wait_for_selector(".msg.error")
         assert "model file missing" in page.text_content(".msg.error")
+        browser.close()
+
+
+def test_apps_menu_lists_echo_and_runs_it_and_the_chat_still_works(live_server):
+    from playwright.sync_api import sync_playwright
+
+    url, engine = live_server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 700})
+        page.goto(url)
+        page.wait_for_selector("#apps .app button[data-app-id='echo']")
+        assert page.text_content("#apps [data-app-id='echo']") == "Echoecho"  # title, then the id
+        assert page.is_hidden("#apps-status")
+        page.click("#apps [data-app-id='echo']")
+        assert page.is_visible("#app-view") and page.is_hidden("#chat-view")
+        assert page.text_content("#app-title") == "Echo"
+        assert page.get_attribute("#app-field-text", "maxlength") == "10000"  # from the input schema
+        page.fill("#app-field-text", "今日落大雨，記得帶遮。")
+        page.click("#app-run")
+        page.wait_for_selector("#app-output .field .value")
+        assert page.text_content("#app-output .field h3") == "Text"
+        assert page.text_content("#app-output .field .value") == "今日落大雨，記得帶遮。"
+        page.screenshot(path=str(APPS_SCREENSHOT))
+        assert engine.requests == []  # echo uses no model
+
+        page.click("#open-chat")
+        assert page.is_visible("#chat-view") and page.is_hidden("#app-view")
+        page.fill("#input", "仲喺度嗎？")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelectorAll('.msg.assistant').length === 1 && "
+                               "document.querySelector('.msg.assistant').textContent === '收到：仲喺度嗎？'")
+        browser.close()
+
+
+def test_app_errors_are_shown(live_server):
+    from playwright.sync_api import sync_playwright
+
+    url, _engine = live_server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.click("#apps [data-app-id='echo']")
+        # past the form's own checks (maxlength), so the server's 400 is what the page shows
+        page.eval_on_selector("#app-field-text", "el => { el.removeAttribute('maxlength'); el.value = 'x'.repeat(10001); }")
+        page.click("#app-run")
+        page.wait_for_selector("#app-output .msg.error")
+        message = page.text_content("#app-output .msg.error")
+        assert "invalid input for app 'echo'" in message and "text: String should have at most 10000 characters" in message
         browser.close()

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hkllm import __version__
-from hkllm.api.routes import health, kb, openai, web
+from hkllm.api.routes import apps, health, kb, openai, web
 from hkllm.engine import Engine
 from hkllm.errors import HkllmError, InvalidRequest, RequestTooLarge
 from hkllm.runtime import Runtime, build_chat_service, build_runtime
@@ -121,6 +121,7 @@ def build_app(settings: Settings, engine: Engine, *, runtime: Runtime | None = N
     app.include_router(health.router)
     app.include_router(openai.router)
     app.include_router(kb.router)
+    app.include_router(apps.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes, exempt=frozenset({kb.INGEST_PATH}))

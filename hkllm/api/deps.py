@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from hkllm.apps.base import APPS, AppContext, AppRegistry
 from hkllm.engine import Engine
 from hkllm.errors import AuthenticationError
 from hkllm.kb.knowledge_base import KnowledgeBase
@@ -57,3 +58,19 @@ ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 DbDep = Annotated[Database, Depends(get_db)]
 KBDep = Annotated[KnowledgeBase, Depends(get_kb)]
+
+
+def get_app_registry(request: Request) -> AppRegistry:
+    """The app registry: ``app.state.app_registry`` when set (tests), else the process's ``APPS``."""
+    registry: AppRegistry | None = getattr(request.app.state, "app_registry", None)
+    return registry if registry is not None else APPS
+
+
+def get_app_context(request: Request) -> AppContext:
+    """What an app may use for this request: the engine, the settings and the knowledge base."""
+    state = request.app.state
+    return AppContext(engine=state.engine, settings=state.settings, kb=getattr(state, "kb", None))
+
+
+AppRegistryDep = Annotated[AppRegistry, Depends(get_app_registry)]
+AppContextDep = Annotated[AppContext, Depends(get_app_context)]

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib
 import io
 import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from hkllm.errors import InvalidRequest
+from hkllm.registry import Registry
 
 # ---------------------------------------------------------------------------------------------------
 # Errors
@@ -172,9 +171,8 @@ class Task(ABC):
 T = TypeVar("T", bound=Task)
 
 # ---------------------------------------------------------------------------------------------------
-# Registry
+# Registry (the generic ``hkllm.registry.Registry``: built-in modules, then the group's plugins)
 
-_REGISTRY: dict[str, Task] = {}
 ENTRY_POINT_GROUP = "hkllm.eval_tasks"
 BUILTIN_MODULES = (
     "hkllm.evals.tasks.yue_truthfulqa",
@@ -186,47 +184,27 @@ BUILTIN_MODULES = (
     "hkllm.evals.tasks.hkcanto_trans",
     "hkllm.evals.tasks.lang_fidelity",
 )
-_loaded = False
+TASKS: Registry[Task] = Registry("task", base=Task, group=ENTRY_POINT_GROUP, builtins=BUILTIN_MODULES,
+                                 not_found=UnknownTask, param="tasks")
 
 
 def register(task: T | type[T]) -> T | type[T]:
     """Register a task (an instance, or a class with a no-argument constructor: usable as a decorator)."""
-    instance = task() if isinstance(task, type) else task
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", instance.id):
-        raise ValueError(f"task id {instance.id!r} must be lower-case letters, digits and '-'")
-    existing = _REGISTRY.get(instance.id)
-    if existing is not None and type(existing) is not type(instance):
-        raise ValueError(f"task id {instance.id!r} is already registered by {type(existing).__name__}")
-    _REGISTRY[instance.id] = instance
-    return task
+    return TASKS.register(task)
 
 
 def load_tasks() -> None:
     """Import the built-in task modules and the plugins' entry points (once)."""
-    global _loaded
-    if _loaded:
-        return
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        ep.load()
-    _loaded = True
+    TASKS.load()
 
 
 def all_tasks() -> list[Task]:
     """Built-in tasks in their documented order, then plugin tasks in registration order."""
-    load_tasks()
-    order = {module: i for i, module in enumerate(BUILTIN_MODULES)}
-    return sorted(_REGISTRY.values(), key=lambda t: order.get(type(t).__module__, len(order)))
+    return TASKS.all()
 
 
 def get_task(task_id: str) -> Task:
-    load_tasks()
-    try:
-        return _REGISTRY[task_id]
-    except KeyError:
-        known = ", ".join(t.id for t in all_tasks())
-        raise UnknownTask(f"unknown task {task_id!r}; known tasks: {known}", param="tasks") from None
+    return TASKS.get(task_id)
 
 
 def parse_task_list(spec: Iterable[str]) -> list[Task]:
