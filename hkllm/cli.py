@@ -54,10 +54,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-# the one engine-for-a-command helper lives in the composition root (apps and evals use it too)
-_engine_for_cli = engine_for_command
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (HKLLM_HOST).")] = None,
