@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -31,9 +32,9 @@ from hkllm.kb.citations import (
 )
 from hkllm.kb.embed import make_embedder
 from hkllm.kb.embed.base import Embedder
-from hkllm.kb.ingest.run import IngestReport, Outcome, run_ingest
+from hkllm.kb.ingest.run import REEMBED_BATCH, IngestReport, Outcome, ReembedReport, reembed_units, run_ingest
 from hkllm.kb.resolver import StoreResolver
-from hkllm.kb.search import Hit, Searcher, SearchResult
+from hkllm.kb.search import Hit, Searcher, SearchResult, SearchWarning, vector_warnings
 from hkllm.kb.store.base import KBStore
 from hkllm.kb.store.open import open_store
 from hkllm.kb.store.records import KBStats, SearchFilters, StoredDocument, StoredUnit, canonical_lang
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_VERIFY_CHARS = 1_000_000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._\-\u3400-\u9fff]+")
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
 
 
 def parse_date(value: str | date | None, param: str) -> date | None:
@@ -69,11 +71,17 @@ def make_filters(*, kind: str | None = None, cap: str | None = None, lang: str |
                          as_of=parse_date(as_of, "as_of"), include_superseded=include_superseded)
 
 
-def safe_filename(name: str) -> str:
-    """An uploaded file's name reduced to a safe base name (no folders, no odd characters)."""
-    base = Path(name.replace("\\", "/")).name
-    clean = _SAFE_NAME.sub("_", base).strip("._") or "upload"
-    return clean[:150]
+def safe_filename(name: str, *, max_chars: int = 150, max_bytes: int = 200) -> str:
+    """An uploaded file's name reduced to a safe base name: no folders, no odd characters (after NFKC, so
+    full-width letters survive), the extension kept (it decides the parser), at most ``max_chars``
+    characters and ``max_bytes`` UTF-8 bytes before the extension (file systems allow 255 bytes)."""
+    base = Path(unicodedata.normalize("NFKC", name).replace("\\", "/")).name
+    suffix = Path(base).suffix if _SUFFIX.fullmatch(Path(base).suffix) else ""
+    stem = _SAFE_NAME.sub("_", base[: len(base) - len(suffix)]).lstrip("._").rstrip(".") or "upload"
+    stem = stem[:max_chars]
+    while len(stem.encode("utf-8")) > max_bytes:
+        stem = stem[:-1]
+    return stem + suffix.lower()
 
 
 # -- results ---------------------------------------------------------------------------------------------
@@ -86,15 +94,18 @@ class SearchResponse:
     hits: list[Hit]
     expansions: list[str]
     timings_ms: dict[str, float]
+    # what dense search could not see (units embedded by another embedder or backend, or not at all)
+    warnings: list[SearchWarning] = field(default_factory=list)
 
     @classmethod
     def from_result(cls, query: str, result: SearchResult) -> SearchResponse:
         return cls(query, result.mode, result.hits, result.plan.variants,
-                   {name: round(ms, 2) for name, ms in result.timings_ms.items()})
+                   {name: round(ms, 2) for name, ms in result.timings_ms.items()}, result.warnings)
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "hits": [h.to_dict() for h in self.hits],
-                "expansions": self.expansions, "timings_ms": self.timings_ms}
+                "expansions": self.expansions, "timings_ms": self.timings_ms,
+                "warnings": [w.to_dict() for w in self.warnings]}
 
 
 @dataclass
@@ -258,9 +269,10 @@ class KnowledgeBase:
         """A unit by id, or what a citation points to (``Cap. 486 s. 18``, ``第486章第18條``,
         ``[2025] HKCFI 4195 at [12]``), in the version in force at ``version_date`` (default: current)."""
         as_of = parse_date(version_date, "version_date")
+        lang = make_filters(lang=lang).lang  # checked as search checks it (400 naming lang)
         ref_text = str(ref).strip()
-        if ref_text.isdigit():
-            unit = self.store.get_unit(int(ref_text))
+        if ref_text.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
+            unit = self.store.get_unit(int(ref_text)) if len(ref_text) <= 18 else None  # SQLite ints are 64-bit
             if unit is None:
                 raise NotFound(f"no knowledge-base unit {ref_text}", param="ref")
             return ShowResult([self._shown(unit)])
@@ -291,10 +303,16 @@ class KnowledgeBase:
                     for d in self.store.list_documents(key=unit.doc_key, collection=unit.collection)]
         return ShownUnit(unit, aligned, versions)
 
-    # -- stats, verify, reindex -------------------------------------------------------------------------
+    # -- stats, verify, reindex, reembed ----------------------------------------------------------------
     def stats(self, *, check: bool = False) -> KBStats:
+        """Counts (``embedded_units``: units by the embedder that made their vector), the embedder setting
+        and ``embed_model``, the name its vectors are stored under (reading it loads the embedder), and
+        ``warnings`` when dense search with it cannot see every unit."""
         out: KBStats = self.store.stats()
         out["embedder"] = self.embedder_setting
+        out["embed_model"] = self.embedder.name if self.embedder is not None else None
+        out["warnings"] = ([w.to_dict() for w in vector_warnings(self.store, self.embedder.name)]
+                           if self.embedder is not None else [])
         out["documents_list"] = [d.to_dict() for d in self.store.list_documents()]
         if check:
             out["integrity_problems"] = self.store.check_integrity()
@@ -311,3 +329,13 @@ class KnowledgeBase:
     def reindex(self) -> int:
         """Recompute every unit's full-text terms (after the analyzer changed); returns units updated."""
         return self.store.reindex()
+
+    def reembed(self, *, progress: bool = False, batch: int = REEMBED_BATCH) -> ReembedReport:
+        """Give every unit a vector by this knowledge base's embedder (its current backend): after the
+        index was built by another embedder or backend, or without one. Resumable: batches are committed as
+        they finish and a rerun picks up the units still left (``ingest.run.reembed_units``)."""
+        if self.embedder is None:
+            raise InvalidRequest("no embedder to re-embed with (HKLLM_KB_EMBEDDER is 'none')", param="kb_embedder")
+        if batch < 1 or batch > 10_000:
+            raise InvalidRequest("batch must be between 1 and 10000", param="batch")
+        return reembed_units(self.store, self.embedder, batch=batch, progress=progress)
