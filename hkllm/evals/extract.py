@@ -65,6 +65,7 @@ def extract_choice(
     if not reply:
         return None
 
+    match: re.Match[str] | None
     for pattern in (_CHOICE_AFTER_STRONG, _CHOICE_AFTER_WEAK):
         for match in pattern.finditer(reply):
             letter = match.group(1).upper()

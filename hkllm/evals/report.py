@@ -131,7 +131,9 @@ def _plots(task_ids: Sequence[str], configs: Sequence[tuple[str, str, int]],
         fig, ax = plt.subplots(figsize=(9, 3.6))
         for t, rs in history.items():
             if len(rs) > 1:
-                ax.plot([r.created_at for r in rs], [(r.score or 0) * 100 for r in rs], marker="o", label=t)
+                # matplotlib's unit converters plot datetimes; its stubs accept only numbers and arrays
+                when: Any = [r.created_at for r in rs]
+                ax.plot(when, [(r.score or 0) * 100 for r in rs], marker="o", label=t)
         ax.set_ylabel("score (%)")
         ax.set_title("Score over runs (all configurations)")
         ax.legend(fontsize=7)
@@ -182,8 +184,9 @@ def build_report(db: Database, *, title: str = "hkllm evaluation report") -> str
         metric = known[t].metric if t in known else ""
         h.append(f"<tr><td>{_esc(t)}</td><td class='note'>{_esc(metric)}</td>")
         for c in configs:
-            r = latest.get((t, c))
-            h.append(f"<td class='num'>{_pct(r.score)} <span class='note'>(n={r.n})</span></td>" if r else "<td>–</td>")
+            cell = latest.get((t, c))
+            h.append(f"<td class='num'>{_pct(cell.score)} <span class='note'>(n={cell.n})</span></td>" if cell
+                     else "<td>–</td>")
         for m in anchor_models:
             a = next((a for a in ANCHORS if a.task == t and a.model == m), None)
             h.append(f"<td class='pub num'>{a.value:.2f}</td>" if a else "<td class='pub'>–</td>")

@@ -225,8 +225,8 @@ async def run_task(
     try:
         for pos, item in todo:
             messages = task.messages(item, dataset.shots_for(item, shots))
-            request = ChatRequest(messages=[ChatMessage(**m) for m in messages], temperature=0.0, top_p=1.0,
-                                  seed=SEED, max_tokens=task.max_tokens,
+            request = ChatRequest(messages=[ChatMessage.model_validate(m) for m in messages], temperature=0.0,
+                                  top_p=1.0, seed=SEED, max_tokens=task.max_tokens,
                                   model=model if model else None)
             t0 = time.monotonic()
             error: str | None = None

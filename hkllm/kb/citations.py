@@ -207,7 +207,8 @@ class InMemoryResolver:
                 units = [u for u in doc.units if u.citation.schedule == c.schedule]
                 if not units:
                     return None
-                sched = next((s for s in doc.meta.get("schedules", []) if s.get("number") == c.schedule), {})
+                sched: dict[str, Any] = next(
+                    (s for s in doc.meta.get("schedules", []) if s.get("number") == c.schedule), {})
                 text = "\n".join(u.text for u in units)
                 return ResolvedSource(c, doc.key, doc.title, f"sch{c.schedule}", sched.get("heading", ""), text,
                                       doc.lang, doc.version_date, {"schedule": c.schedule})
@@ -276,8 +277,9 @@ class VerificationReport:
 
 def _norm_for_quote(text: str) -> str:
     t = unicodedata.normalize("NFKC", normalize_width(text)).casefold()
-    t = t.translate(str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "「": '"', "」": '"', "『": '"', "』": '"',
-                                   "—": "-", "–": "-", "─": "-"}))
+    fold: dict[str, str | int | None] = {"“": '"', "”": '"', "‘": "'", "’": "'", "「": '"', "」": '"', "『": '"',
+                                         "』": '"', "—": "-", "–": "-", "─": "-"}
+    t = t.translate(str.maketrans(fold))
     return re.sub(r"\s+", "", t)
 
 

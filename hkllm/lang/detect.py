@@ -116,7 +116,7 @@ class _Lexicon:
 
 def _load_markers() -> list[tuple[str, str, float, bool]]:
     """(kind, string, weight, also_hans) rows of markers.tsv; kind is yue, swc or skip."""
-    rows = []
+    rows: list[tuple[str, str, float, bool]] = []
     for line in _MARKERS.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue

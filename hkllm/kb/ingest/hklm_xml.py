@@ -100,7 +100,7 @@ def _num_text(el: Any) -> str:
 def _num_value(el: Any) -> str:
     num = el.find(_N + "num")
     if num is not None and num.get("value"):
-        return num.get("value").strip()
+        return str(num.get("value")).strip()
     name = el.get("name") or ""
     return re.sub(r"^(?:s|sch|P|D)", "", name)
 

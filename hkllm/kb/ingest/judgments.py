@@ -117,8 +117,8 @@ def _block_text(el: Tag) -> str:
 
 
 def _is_centered(el: Tag) -> bool:
-    style = (el.get("style") or "").replace(" ", "").lower()
-    return "text-align:center" in style or (el.get("align") or "").lower() == "center"
+    style = str(el.get("style") or "").replace(" ", "").lower()
+    return "text-align:center" in style or str(el.get("align") or "").lower() == "center"
 
 
 _HEADER_TAGS = ("parties", "coram", "date", "representation", "charge")
@@ -197,7 +197,7 @@ def _classify_html_block(el: Tag, text: str) -> _Block:
         return _Block(text, "sep", centered=centered)
     para = el.find("a", class_="para") if el.name == "p" else None
     if para is not None:
-        m = re.match(r"\d+", para.get_text().strip()) or re.match(r"p(\d+)", para.get("name") or "")
+        m = re.match(r"\d+", para.get_text().strip()) or re.match(r"p(\d+)", str(para.get("name") or ""))
         if m:
             num = int(m.group(1) if m.lastindex else m.group(0))
             return _Block(_PARA_NUM.sub("", text, count=1).strip(), "para", num, centered)
@@ -371,11 +371,12 @@ def _build(p: _Parsed, *, source_path: str, content: bytes, hints: dict[str, Any
     dates = {label: d.isoformat() for label, vals in p.fields.items() if "date" in label.lower() or "日期" in label
              for d in [parse_date(" ".join(vals))] if d}
     body_text = "\n".join(b.text for b in p.body)
-    lang = hints.get("language") if hints.get("language") in ("en", "zh-Hant") else detect_lang(body_text or p.title)
+    hinted = hints.get("language")
+    lang = hinted if isinstance(hinted, str) and hinted in ("en", "zh-Hant") else detect_lang(body_text or p.title)
     units = _units(p, neutral, key, lang)
     if not units:
         raise MalformedSource(source_path, "judgment has no body text")
-    own = {neutral, *appeal_from} - {None}
+    own = {c for c in (neutral, *appeal_from) if c is not None}
     authorities = extract_authorities(units, exclude={*own, *case_numbers})
     return SourceDocument(
         kind="judgment",
@@ -573,7 +574,7 @@ def extract_authorities(units: list[Unit], *, exclude: set[str]) -> list[dict[st
     merged: dict[str, dict[str, Any]] = {}
     for u in units:
         for e in find_case_citations(u.text):
-            ids = [e.get(k) for k in ("neutral_citation", "report_citation", "action_number") if e.get(k)]
+            ids: list[str] = [e[k] for k in ("neutral_citation", "report_citation", "action_number") if e.get(k)]
             if not ids or all(i in exclude for i in ids):
                 continue
             key = next((i for i in ids if i in merged), ids[0])

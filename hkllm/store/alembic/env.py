@@ -1,4 +1,4 @@
-"""Alembic environment for hkllm (run through hkllm.store.db.migrate, or `alembic` with -x url=...)."""
+"""Alembic environment for hkllm, run through ``hkllm.store.db.migrate`` (which sets ``sqlalchemy.url``)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("sqlalchemy.url is not set: run migrations through hkllm.store.db.migrate()")
     engine = make_db_engine(url)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
