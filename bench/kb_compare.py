@@ -77,9 +77,9 @@ print(json.dumps(out))
 
 def build(db: Path, size: int) -> None:
     sys.path.insert(0, str(REPO / "bench"))
+    import kb_scale
     import numpy as np
 
-    import kb_scale
     from hkllm.kb.embed.base import EMBED_DIM
     from hkllm.kb.store.open import open_store
 
