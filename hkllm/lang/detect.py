@@ -9,7 +9,7 @@ How it decides (all set lookups and precompiled regexes, no model):
 1. Counts: Han characters, Latin words (and English function words among them), kana/hangul.
 2. Script: characters that exist only in Traditional / only in Simplified (``convert.script_counts``).
 3. Cantonese vs Standard Written Chinese: weighted lexical markers (``markers.tsv``), matched
-   leftmost-longest with dict lookups; exceptions (關係, 的士, 其他, 現在 ...) are in the same table
+   leftmost-longest with dict lookups; exceptions (關係, 的士, 其他, 目的 ...) are in the same table
    with weight 0 so they swallow the character they would otherwise trigger on. Simplified-script
    versions of the markers are derived with OpenCC.
 4. Matrix language for code-mixed text: Chinese grammar with English content words (「我聽日要submit
@@ -174,7 +174,7 @@ def _matches(text: str, lex: _Lexicon) -> list[str]:
 
 @cache
 def exception_words() -> frozenset[str]:
-    """Ordinary words that contain a marker character (關係, 目的, 是否, 現在 ...), Traditional script."""
+    """Ordinary words that contain a marker character (關係, 目的, 是否, 的士 ...), Traditional script."""
     return frozenset(word for kind, word, _, _ in _load_markers() if kind == "skip")
 
 
