@@ -22,6 +22,7 @@ from hkllm.embedded import EmbeddedEngine, EmbeddedServer, make_engine, prepare_
 from hkllm.engine import Engine
 from hkllm.kb.knowledge_base import KnowledgeBase
 from hkllm.services.chat import ChatService
+from hkllm.services.reply_language import resolve_localize
 from hkllm.settings import Settings
 from hkllm.store.db import Database
 
@@ -53,7 +54,10 @@ def build_runtime(settings: Settings, *, db: Database | None = None) -> Runtime:
 
 
 def build_chat_service(settings: Settings, engine: Engine, db: Database) -> ChatService:
-    return ChatService(engine, db, default_max_tokens=settings.default_max_tokens, reply_lang=settings.reply_lang)
+    """The chat service over ``engine``; the word-by-word Cantonese rewrite only where ``reply_localize``
+    allows it (auto: the embedded model only)."""
+    return ChatService(engine, db, default_max_tokens=settings.default_max_tokens, reply_lang=settings.reply_lang,
+                       localize=resolve_localize(settings.reply_localize, engine))
 
 
 def prepare_model_with_progress(settings: Settings) -> None:

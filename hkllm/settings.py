@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         "auto",
         description="Default reply language: auto (answer in the user's language), yue, zh-Hant, zh-Hans, en, "
         "or off (no reply-language policy). A request's reply_lang field overrides it.",
+    )
+    reply_localize: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Rewrite a reply to a Cantonese question that the model left in Standard Written Chinese "
+        "word by word into Cantonese (的→嘅, 是→係 ...): on, off, or auto (on for the embedded model only; "
+        "off with engine_url, whose model is asked again instead).",
     )
     api_keys: list[str] = Field(
         default_factory=list,

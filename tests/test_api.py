@@ -44,6 +44,7 @@ def test_non_streamed_completion_is_logged(client, fake_engine):
     assert body["model"] == "fake-model"
     (row,) = log_rows(client)
     assert (row.status, row.stream, row.response, row.model) == ("ok", False, "係呀，我哋可以幫你。", "fake-model")
+    assert row.raw_response == row.response  # policy off: the model's text is the final text
     assert row.messages == USER
     assert row.params["temperature"] == 0 and row.params["max_tokens"] == 512  # default filled
     assert row.prompt_tokens == 1 and row.completion_tokens == 1
@@ -69,6 +70,7 @@ def test_streamed_completion_sends_sse_and_done(client, fake_engine):
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     (row,) = log_rows(client)
     assert (row.stream, row.response, row.status, row.finish_reason) == (True, "Hello from Hong Kong", "ok", "stop")
+    assert row.raw_response == "Hello from Hong Kong"
     assert row.ttft_ms is not None and row.completion_tokens == 4
 
 
@@ -166,6 +168,18 @@ def test_unknown_route_uses_error_envelope(client):
 CANTONESE = [{"role": "user", "content": "我想問下強積金係點計㗎？"}]
 
 
+@pytest.fixture
+def localizing_client(settings, fake_engine):
+    """The API with HKLLM_REPLY_LOCALIZE=on (auto would leave it off: the fake engine is not the embedded one)."""
+    from fastapi.testclient import TestClient
+
+    from hkllm.api.app import build_app
+
+    settings.reply_lang, settings.reply_localize = "off", "on"
+    with TestClient(build_app(settings, fake_engine)) as test_client:
+        yield test_client
+
+
 def test_policy_converts_simplified_reply_to_traditional(client, fake_engine):
     fake_engine.add("强积金是一种退休保障计划，雇主和雇员都要供款。")
     r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "強積金是甚麼？"}],
@@ -177,6 +191,8 @@ def test_policy_converts_simplified_reply_to_traditional(client, fake_engine):
     assert system.role == "system" and system.text()  # the instruction was added
     (row,) = log_rows(client)
     assert row.meta["reply_lang"] == "zh-Hant" and row.meta["converted"] is True
+    assert row.raw_response == "强积金是一种退休保障计划，雇主和雇员都要供款。"  # the model's own text
+    assert row.response == body["choices"][0]["message"]["content"]
 
 
 def test_policy_regenerates_a_reply_in_the_wrong_language(client, fake_engine):
@@ -191,14 +207,16 @@ def test_policy_regenerates_a_reply_in_the_wrong_language(client, fake_engine):
     assert body["usage"]["completion_tokens"] == 7 + 1  # both attempts counted (the fake counts words)
 
 
-def test_policy_localizes_a_cantonese_answer_left_in_standard_chinese(client, fake_engine):
-    fake_engine.add("強積金是一個退休保障計劃，你和僱主都要供款。", "強積金是退休保障計劃，他們都要供款。")
-    r = client.post("/v1/chat/completions", json={"messages": CANTONESE, "reply_lang": "auto"})
+def test_policy_localizes_a_cantonese_answer_left_in_standard_chinese(localizing_client, fake_engine):
+    fake_engine.add("強積金是退休保障計劃，他們都要供款。")
+    r = localizing_client.post("/v1/chat/completions", json={"messages": CANTONESE, "reply_lang": "auto"})
     body = r.json()
     assert body["choices"][0]["message"]["content"] == "強積金係退休保障計劃，佢哋都要供款。"
     assert body["hkllm"]["localized"] is True and body["hkllm"]["language_ok"] is True
-    (row,) = log_rows(client)
+    assert body["hkllm"]["regenerated"] is False and len(fake_engine.requests) == 1  # localized, not asked again
+    (row,) = log_rows(localizing_client)
     assert row.meta["localized"] is True and row.response == body["choices"][0]["message"]["content"]
+    assert row.raw_response == "強積金是退休保障計劃，他們都要供款。"
 
 
 def test_policy_off_leaves_the_request_alone(client, fake_engine):
@@ -226,17 +244,19 @@ def test_streamed_reply_is_converted_on_the_fly(client, fake_engine):
     assert text == "強積金是退休計劃。僱主要供款。"
     (row,) = log_rows(client)
     assert row.response == text and row.meta["language_ok"] is True
+    assert row.raw_response == "强积金是退休计划。雇主要供款。"
     assert row.meta["localized"] is False
 
 
-def test_streamed_cantonese_reply_left_in_swc_is_localized_clause_by_clause(client, fake_engine):
+def test_streamed_cantonese_reply_left_in_swc_is_localized_clause_by_clause(localizing_client, fake_engine):
     fake_engine.add("強積金是退休計劃，他們都要供款。")
-    with client.stream("POST", "/v1/chat/completions",
+    with localizing_client.stream("POST", "/v1/chat/completions",
                        json={"messages": CANTONESE, "stream": True, "reply_lang": "auto"}) as r:
         events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
     text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1]
                    if json.loads(e)["choices"])
     assert text == "強積金係退休計劃，佢哋都要供款。"
-    (row,) = log_rows(client)
+    (row,) = log_rows(localizing_client)
     assert row.response == text and row.meta["localized"] is True and row.meta["language_ok"] is True
+    assert row.raw_response == "強積金是退休計劃，他們都要供款。"  # the deltas as the model sent them
 

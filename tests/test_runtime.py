@@ -147,3 +147,30 @@ def test_eval_run_without_engine_gets_the_model_like_chat(tmp_path: Path, monkey
     assert result.exit_code == 0, result.output
     line = json.loads(next(x for x in result.output.splitlines() if x.startswith('{"task"')))
     assert line["task"] == "lang-fidelity" and line["n"] == 2 and line["score"] == 1.0  # the oracle answered
+
+
+@pytest.mark.parametrize(("engine_url", "setting", "localize"), [
+    (None, "auto", True),  # the embedded 1.5B model: its SWC replies are rewritten
+    ("http://gpu-box:8001/v1", "auto", False),  # any other engine: asked again instead
+    ("http://gpu-box:8001/v1", "on", True),
+    (None, "off", False),
+])
+def test_reply_localize_setting_reaches_the_chat_service(tmp_path: Path, engine_url: str | None, setting: str,
+                                                         localize: bool) -> None:
+    from hkllm.embedded import make_engine
+    from hkllm.runtime import build_chat_service
+
+    settings = _settings(tmp_path, engine_url=engine_url, reply_localize=setting)
+    runtime = build_runtime(settings)
+    try:
+        service = build_chat_service(settings, make_engine(settings), runtime.db)
+        assert service.strategy.localize is localize
+    finally:
+        runtime.close()
+
+
+def test_an_unknown_reply_localize_value_is_refused(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="reply_localize"):
+        _settings(tmp_path, reply_localize="sometimes")

@@ -1,4 +1,6 @@
-"""兩文三語 language layer: detection, script conversion, search normalisation, Cantonese <-> SWC lexicon.
+"""兩文三語 language layer: detection, script conversion, search normalisation, Cantonese <-> SWC lexicon,
+reply checks and fixes (``hkllm.lang.reply``). Pure text functions only: no engine, no I/O beyond reading
+this package's data files.
 
 ``from hkllm.lang import detect`` is cheap: OpenCC and pycantonese load on first use.
 """

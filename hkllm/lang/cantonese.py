@@ -28,13 +28,17 @@ from hkllm.lang.detect import exception_words
 _DATA = Path(__file__).with_name("yue_swc.tsv")
 
 
+# SWC -> yue only, decided by the neighbouring jieba tokens (see yue_swc.tsv's header).
+CONTEXT_TAGS = ("alone", "final", "pair")
+
+
 @dataclass(frozen=True, slots=True)
 class Correspondence:
     """One row of the lexicon. ``swc`` is empty for sentence particles (dropped in SWC)."""
 
     yue: str
     swc: tuple[str, ...]
-    tag: str  # word | token | part
+    tag: str  # word | token | part | alone | final | pair
     oneway: bool = False  # yue -> SWC only
     toyue: bool = False  # SWC -> yue only
 
@@ -46,7 +50,7 @@ def lexicon() -> tuple[Correspondence, ...]:
         if not line.strip() or line.startswith("#"):
             continue
         yue, swc, tag, *flags = line.split("\t")
-        if tag not in ("word", "token", "part"):
+        if tag not in ("word", "token", "part", *CONTEXT_TAGS):
             raise ValueError(f"{_DATA.name}: unknown tag {tag!r} for {yue!r}")
         unknown = set(flags) - {"oneway", "toyue"}
         if unknown:
@@ -63,12 +67,17 @@ class _Table:
     greedy: dict[str, str]  # without the segmenter: everything, plus protected words mapped to themselves
     within: dict[str, str]  # inside a segmenter token: the "anywhere" words, protected words kept
     max_len: int
+    # With the segmenter only, by tag: "alone" a token that is a clause of its own (不， → 唔係，);
+    # "final" one or two tokens that end a clause (可以的。 → 可以㗎。); "pair" two tokens (不用的 → 唔用嘅).
+    context: dict[str, dict[str, str]]
 
 
-def _table(anywhere: dict[str, str], tokens: dict[str, str]) -> _Table:
+def _table(anywhere: dict[str, str], tokens: dict[str, str],
+           context: dict[str, dict[str, str]] | None = None) -> _Table:
     protected = {w: w for w in exception_words() if w not in anywhere and w not in tokens}
     greedy = {**protected, **tokens, **anywhere}
-    return _Table(anywhere, tokens, greedy, {**protected, **anywhere}, max(len(k) for k in greedy))
+    return _Table(anywhere, tokens, greedy, {**protected, **anywhere}, max(len(k) for k in greedy),
+                  context or {tag: {} for tag in CONTEXT_TAGS})
 
 
 @cache
@@ -78,8 +87,13 @@ def _tables() -> tuple[_Table, _Table]:
     to_swc_tok: dict[str, str] = {}
     to_yue_any: dict[str, str] = {}
     to_yue_tok: dict[str, str] = {}
+    to_yue_context: dict[str, dict[str, str]] = {tag: {} for tag in CONTEXT_TAGS}
     for row in lexicon():
         target = row.swc[0] if row.swc else ""
+        if row.tag in CONTEXT_TAGS:  # SWC -> yue only, in context
+            for swc in row.swc:
+                to_yue_context[row.tag].setdefault(swc, row.yue)
+            continue
         if not row.toyue:
             (to_swc_any if row.tag == "word" else to_swc_tok).setdefault(row.yue, target)
         if row.oneway or row.tag == "part":
@@ -87,7 +101,7 @@ def _tables() -> tuple[_Table, _Table]:
         for swc in row.swc:
             # A single SWC character (的, 是, 在) is too often part of another word: whole tokens only.
             (to_yue_tok if len(swc) == 1 or row.tag == "token" else to_yue_any).setdefault(swc, row.yue)
-    return _table(to_swc_any, to_swc_tok), _table(to_yue_any, to_yue_tok)
+    return _table(to_swc_any, to_swc_tok), _table(to_yue_any, to_yue_tok, to_yue_context)
 
 
 @cache
@@ -159,6 +173,7 @@ def _longest_match(text: str, table: dict[str, str], max_len: int) -> str:
 
 
 _CLAUSE_END = set("。！？!?；;\n")
+_PUNCTUATION = _CLAUSE_END | set("，,、：:「」『』（）()…—")
 
 
 def _clause_ends_after(tokens: list[str], i: int) -> bool:
@@ -167,6 +182,37 @@ def _clause_ends_after(tokens: list[str], i: int) -> bool:
         if token.strip():
             return token[0] in _CLAUSE_END
     return True
+
+
+def _stands_alone(tokens: list[str], i: int, *, before: bool = True) -> bool:
+    """Token ``i`` is a clause of its own: punctuation (or the text's edge) on both sides, spaces skipped.
+    ``before=False``: only after it (the token ends a clause)."""
+    left = next((t for t in reversed(tokens[:i]) if t.strip()), None)
+    right = next((t for t in tokens[i + 1 :] if t.strip()), None)
+    return (not before or left is None or left[-1] in _PUNCTUATION) and (right is None or right[0] in _PUNCTUATION)
+
+
+def _in_context(tokens: list[str], i: int, context: dict[str, dict[str, str]]) -> tuple[str, int] | None:
+    """The rewrite of token ``i`` (and maybe the next) decided by its neighbours, with how many tokens it
+    covers; ``None`` when no contextual row applies."""
+    pair = tokens[i] + tokens[i + 1] if i + 1 < len(tokens) else ""
+    if pair in context["final"] and _stands_alone(tokens, i + 1, before=False):
+        return context["final"][pair], 2  # 你也可以的。 → 你都可以㗎。 (not 可以嘅)
+    if pair in context["pair"]:
+        return context["pair"][pair], 2  # 不用的電器 → 唔用嘅電器 (not 唔使嘅: "no need")
+    if tokens[i] in context["final"] and _stands_alone(tokens, i, before=False):
+        return context["final"][tokens[i]], 1
+    if tokens[i] in context["alone"] and _stands_alone(tokens, i):
+        return context["alone"][tokens[i]], 1  # 不， as an answer ("No,") is 唔係， not 唔，
+    return None
+
+
+def _a_not_a(token: str, table: _Table) -> str | None:
+    """An A-not-A question word (去不去, 是不是 when no row has it) with both halves rewritten."""
+    if len(token) != 3 or token[1] != "不" or token[0] != token[2] or "不" not in table.tokens:
+        return None
+    half = table.tokens.get(token[0]) or table.anywhere.get(token[0]) or token[0]
+    return half + table.tokens["不"] + half
 
 
 def _rewrite(text: str, table: _Table, segmenter: Callable[[str], list[str] | None] | None) -> str:
@@ -182,15 +228,22 @@ def _rewrite(text: str, table: _Table, segmenter: Callable[[str], list[str] | No
         result = _longest_match(work, table.greedy, table.max_len)
     else:
         out = []
-        for i, token in enumerate(tokens):
-            if token == "了" and "了" in table.tokens and _clause_ends_after(tokens, i):
-                out.append("喇")  # sentence-final 了 is a particle in Cantonese (就可以了 → 就得喇 / 可以喇)
+        i = 0
+        while i < len(tokens):
+            token, covered = tokens[i], 1
+            contextual = _in_context(tokens, i, table.context)
+            if contextual is not None:
+                rewritten, covered = contextual
+            elif token == "了" and "了" in table.tokens and _clause_ends_after(tokens, i):
+                rewritten = "喇"  # sentence-final 了 is a particle in Cantonese (就可以了 → 就得喇 / 可以喇)
             elif token in table.tokens:
-                out.append(table.tokens[token])
+                rewritten = table.tokens[token]
             elif token in table.anywhere:
-                out.append(table.anywhere[token])
+                rewritten = table.anywhere[token]
             else:
-                out.append(_longest_match(token, table.within, table.max_len))
+                rewritten = _a_not_a(token, table) or _longest_match(token, table.within, table.max_len)
+            out.append(rewritten)
+            i += covered
         result = "".join(out)
     return to_hans(result) if simplified else result
 
@@ -221,7 +274,7 @@ def alternatives(word: str) -> list[str]:
     for row in lexicon():
         if row.yue == word:
             found.extend(row.swc)
-        elif word in row.swc and not row.oneway and row.tag != "part":
+        elif word in row.swc and not row.oneway and row.tag != "part" and row.tag not in CONTEXT_TAGS:
             found.append(row.yue)
     return list(dict.fromkeys(found))
 

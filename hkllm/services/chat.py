@@ -4,12 +4,13 @@ Routes and the CLI call this; it reaches the model only through the ``Engine`` p
 is logged as one row written in one transaction when the request ends (success, error or a client
 that went away), so a crash never leaves half-written rows.
 
-Reply language (``hkllm.lang.policy``): the target is the request's ``reply_lang``, else the
-``reply_lang`` setting, else (auto) the user's own language. Non-streamed replies are checked; a wrong
-script is converted, a wrong language regenerated once, a Cantonese target left in SWC localized.
-Streamed replies get the instruction and an on-the-fly script conversion (a stream cannot be
-regenerated), clause by clause localization for Cantonese; their verdict is logged. Completions carry
-what happened in an ``hkllm`` field.
+Reply language (``hkllm.services.reply_language``): the target is the request's ``reply_lang``, else the
+``reply_lang`` setting, else (auto) the user's own language. Non-streamed replies follow the reply
+strategy (instruction and exemplars, a wrong script converted, a wrong language regenerated once where the
+strategy says so, a Cantonese target left in SWC localized when ``localize`` is on). Streamed replies get
+the instruction and an on-the-fly script conversion (a stream cannot be regenerated), clause by clause
+localization for Cantonese when ``localize`` is on; their verdict is logged. Completions carry what
+happened in an ``hkllm`` field; the chat log keeps the model's raw text beside the final one.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from typing import Any
 
 from hkllm.engine import ChatRequest, Engine
 from hkllm.errors import HkllmError, InvalidRequest, ModelNotFound
-from hkllm.lang.policy import (
-    StreamScriptFixer,
-    check_reply,
+from hkllm.lang.reply import StreamScriptFixer, check_reply, normalize_target, resolve_target
+from hkllm.services.reply_language import (
+    ReplyStrategy,
     fix_stream_script,
-    generate_with_policy,
-    normalize_target,
-    resolve_target,
-    with_language_instruction,
+    generate_reply,
+    prompts_version,
+    strategy_for,
+    stream_fixer,
+    stream_request,
 )
 from hkllm.store.db import Database
 from hkllm.store.models import ChatLog
@@ -38,12 +40,17 @@ MODELS_TTL_S = 30.0
 
 
 class ChatService:
+    """``localize``: rewrite a Cantonese-target reply left in Standard Written Chinese word by word (the
+    composition root passes ``resolve_localize(settings.reply_localize, engine)``); ``strategy``
+    overrides the reply strategy (default: the shipped one, ``strategy_for(localize)``)."""
+
     def __init__(self, engine: Engine, db: Database, *, default_max_tokens: int = 512,
-                 reply_lang: str = "auto") -> None:
+                 reply_lang: str = "auto", localize: bool = True, strategy: ReplyStrategy | None = None) -> None:
         self.engine = engine
         self.db = db
         self.default_max_tokens = default_max_tokens
         self.reply_lang = reply_lang
+        self.strategy = strategy or strategy_for(localize)
         self._models: list[dict[str, Any]] = []
         self._models_at = 0.0
 
@@ -73,19 +80,19 @@ class ChatService:
         if choice.lower() == "off":
             return None
         try:
-            return normalize_target(choice) or resolve_target(request.messages)
+            return normalize_target(choice) or resolve_target([m.text() for m in request.messages if m.role == "user"])
         except ValueError as exc:
             raise InvalidRequest(str(exc), param="reply_lang") from exc
 
     def _log(self, request: ChatRequest, *, request_id: str, source: str, started: float,
              response: str | None, finish_reason: str | None, usage: dict[str, Any] | None,
              ttft_ms: float | None, error: HkllmError | BaseException | None, status: str | None = None,
-             meta: dict[str, Any] | None = None) -> None:
+             meta: dict[str, Any] | None = None, raw_response: str | None = None) -> None:
         row = ChatLog(
             request_id=request_id, source=source, model=request.model or "", engine=self.engine.name,
             stream=request.stream, messages=[m.model_dump(exclude_none=True) for m in request.messages],
             params=request.model_dump(exclude_none=True, exclude={"messages", "model", "stream"}),
-            response=response, finish_reason=finish_reason,
+            response=response, raw_response=raw_response, finish_reason=finish_reason,
             status=status or ("error" if error else "ok"),
             error=(f"{type(error).__name__}: {error}" if error else None),
             prompt_tokens=(usage or {}).get("prompt_tokens"), completion_tokens=(usage or {}).get("completion_tokens"),
@@ -99,22 +106,29 @@ class ChatService:
         target = self.reply_target(request)
         request_id, started = uuid.uuid4().hex, time.perf_counter()
         meta: dict[str, Any] = {"reply_lang": target}
+        log_meta: dict[str, Any] = {}  # in the log only: the strategy, step times, any rejected attempt
+        raw: str | None = None
         try:
             if target is None:
                 completion = await self.engine.complete(request)
             else:
-                result = await generate_with_policy(self.engine, request, target)
+                result = await generate_reply(self.engine, request, target, strategy=self.strategy)
                 completion = result.final_completion()
+                raw = result.raw_text
                 meta.update(detected=result.detected, converted=result.converted,
                             regenerated=result.regenerated, localized=result.localized, language_ok=result.ok)
+                log_meta.update(strategy=result.strategy, prompts=prompts_version(), timings_ms=result.timings_ms)
+                if result.regenerated:
+                    log_meta["rejected"] = result.rejected_texts
         except HkllmError as exc:
             self._log(request, request_id=request_id, source=source, started=started, response=None,
                       finish_reason=None, usage=None, ttft_ms=None, error=exc, meta=meta)
             raise
         choice = (completion.get("choices") or [{}])[0]
-        self._log(request, request_id=request_id, source=source, started=started,
-                  response=(choice.get("message") or {}).get("content"), finish_reason=choice.get("finish_reason"),
-                  usage=completion.get("usage"), ttft_ms=None, error=None, meta=meta)
+        text = (choice.get("message") or {}).get("content")
+        self._log(request, request_id=request_id, source=source, started=started, response=text,
+                  raw_response=text if raw is None else raw, finish_reason=choice.get("finish_reason"),
+                  usage=completion.get("usage"), ttft_ms=None, error=None, meta={**meta, **log_meta})
         completion["model"] = request.model
         completion["hkllm"] = meta
         return completion
@@ -124,11 +138,12 @@ class ChatService:
         pull the first chunk before they start sending."""
         request = await self.prepare(request)
         target = self.reply_target(request)
-        fixer = StreamScriptFixer(target) if target is not None else None
+        fixer: StreamScriptFixer | None = None
         if target is None:
             chunks = self.engine.stream(request)
         else:
-            chunks = fix_stream_script(self.engine.stream(with_language_instruction(request, target)), target,
+            fixer = stream_fixer(target, self.strategy)
+            chunks = fix_stream_script(self.engine.stream(stream_request(request, target, self.strategy)), target,
                                        fixer=fixer)
         meta: dict[str, Any] = {"reply_lang": target}
         request_id, started = uuid.uuid4().hex, time.perf_counter()
@@ -164,7 +179,9 @@ class ChatService:
             if target is not None and parts:
                 verdict = check_reply("".join(parts), target)
                 meta.update(detected=verdict.guess.label, language_ok=verdict.ok,
-                            localized=bool(fixer and fixer.localized))
+                            localized=bool(fixer and fixer.localized), strategy=self.strategy.name,
+                            prompts=prompts_version())
             self._log(request, request_id=request_id, source=source, started=started, response="".join(parts),
+                      raw_response=fixer.raw if fixer is not None else "".join(parts),
                       finish_reason=finish_reason, usage=usage, ttft_ms=ttft_ms, error=error, status=status,
                       meta=meta)

@@ -29,7 +29,9 @@ class ChatLog(Base):
     stream: Mapped[bool] = mapped_column(Boolean)
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    response: Mapped[str | None] = mapped_column(Text, nullable=True)  # the final text the caller got
+    # The model's own text before the reply-language fixes (script conversion, Cantonese localizing).
+    raw_response: Mapped[str | None] = mapped_column(Text, nullable=True)
     finish_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     status: Mapped[str] = mapped_column(String(16))  # ok | error
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

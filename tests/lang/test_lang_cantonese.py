@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hkllm.lang.cantonese import (
+    CONTEXT_TAGS,
     alternatives,
     expand_query,
     jyutping,
@@ -37,7 +38,7 @@ def test_yue_to_swc(yue: str, swc: str) -> None:
 SWC_TO_YUE = [
     ("他們沒有來", "佢哋冇嚟"),
     ("我不知道", "我唔知道"),
-    ("這是我的目的", "呢係我嘅目的"),  # 目的 keeps its 的
+    ("這是我的目的", "呢個係我嘅目的"),  # 目的 keeps its 的; 這 alone is 呢個 (呢 needs a classifier)
     ("我們是否需要了解", "我哋是否需要了解"),  # 是否 and 了解 are not 係 / 咗
     ("他在看書", "佢喺睇書"),
     ("現在的問題是什麼？", "而家嘅問題係乜嘢？"),
@@ -61,6 +62,26 @@ SWC_TO_YUE = [
     ("這樣可以讓你保持預算。", "噉樣可以畀你保持預算。"),
     ("讓步是必要的。", "讓步係必要嘅。"),  # 讓步 is one word
     ("那麼你想怎麼做？", "咁你想點做？"),
+    # 不 answering a question ("No,") is 唔係; as a verb's negation it stays 唔
+    ("不，你不需要帶身份證。", "唔係，你唔需要帶身份證。"),
+    ("他問我去不去，我說：「不。」", "佢問我去唔去，我講：「唔係。」"),
+    ("不 ，這樣不行。", "唔係 ，噉樣唔得。"),
+    ("我不去，你去嗎？", "我唔去，你去嗎？"),
+    # affirmative clause-final 的 after a modal is 㗎 (可以的。 is not 可以嘅。); attributive 的 stays 嘅
+    ("你也可以的。", "你都可以㗎。"),
+    ("你也可以的「東涌」。", "你都可以㗎「東涌」。"),  # the model's missing full stop before the quote
+    ("他會的，放心。", "佢會㗎，放心。"),
+    ("這是可以的理由。", "呢個係可以嘅理由。"),
+    ("你會的東西很多。", "你會嘅嘢好多。"),
+    # rows fixed after rating the localized replies of bench/reply_fidelity.py (2026-12-03)
+    ("這包括你的薪水。", "呢個包括你嘅薪水。"),  # was 呢包括
+    ("看看他們是不是有不對的地方。", "睇吓佢哋係咪有唔對嘅地方。"),  # was 是唔是
+    ("你去不去？", "你去唔去？"),  # A-not-A
+    ("把一些不用的電器關掉。", "把一啲唔用嘅電器關掉。"),  # unused appliances, was 唔使嘅 ("no need")
+    ("不用擔心。", "唔使擔心。"),  # 不用 meaning "no need" stays 唔使
+    ("每月一萬元到兩萬元不等。", "每月一萬元到兩萬元不等。"),  # "varying", was 唔等 ("do not wait")
+    ("你不能自行修理。", "你唔可以自行修理。"),
+    ("這種方法這次不行。", "呢種方法呢次唔得。"),
 ]
 
 
@@ -89,11 +110,22 @@ def test_particles_have_no_swc_and_are_dropped() -> None:
 
 
 def test_lexicon_rows_are_well_formed() -> None:
-    seen = set()
+    seen: set[str] = set()
+    in_context: set[str] = set()
     for row in lexicon():
+        assert row.tag in ("word", "token", "part", *CONTEXT_TAGS)
+        if row.tag in CONTEXT_TAGS:  # SWC -> yue in context: may repeat a yue word, not an SWC one
+            assert row.swc and not in_context & set(row.swc)
+            in_context.update(row.swc)
+            continue
         assert row.yue and row.yue not in seen
         seen.add(row.yue)
-        assert row.tag in ("word", "token", "part")
+
+
+def test_contextual_rows_are_not_used_out_of_context() -> None:
+    assert alternatives("不") == ["唔"]  # not 唔係: that is 不 only as an answer of its own
+    assert yue_to_swc("唔係，你唔使嚟。") == "不是，你不用來。"
+    assert swc_to_yue("可以的話就去。") == "可以的話就去。"  # 的話 is one word, not clause-final 的
 
 
 def test_expand_query() -> None:
