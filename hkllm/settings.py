@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="If non-empty, the API requires 'Authorization: Bearer <key>' with one of these.",
     )
+
+    @field_validator("data_dir", "model_path")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        """``~/hk`` means the home folder's ``hk``, as in a shell (env vars and TOML files alike)."""
+        return value.expanduser() if value is not None else None
 
     @classmethod
     def settings_customise_sources(

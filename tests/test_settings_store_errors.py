@@ -69,8 +69,6 @@ def test_default_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert default_data_dir() == tmp_path / "home" / "hk"
 
 
-@pytest.mark.xfail(strict=True, reason="Settings takes HKLLM_DATA_DIR as written: '~/hk' stays a relative path "
-                                       "named '~' (default_data_dir() expands it; reported to the lead)")
 def test_data_dir_from_env_expands_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("HKLLM_DATA_DIR", "~/hk")

@@ -15,6 +15,7 @@ exception words (關係, 目的, 是否 ...) map to themselves, so the character
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from typing import Any
 
 from hkllm.lang.convert import script_counts, to_hans, to_hant
 from hkllm.lang.detect import exception_words
+
+_SPACE_RUN_RE = re.compile(r"(\s+)")
 
 _DATA = Path(__file__).with_name("yue_swc.tsv")
 
@@ -141,11 +144,18 @@ def segment_swc(text: str) -> list[str] | None:
 
 
 def segment(text: str) -> list[str]:
-    """Cantonese word segmentation (pycantonese); without pycantonese, the text as one token."""
+    """Cantonese word segmentation (pycantonese); without pycantonese, the text as one token. Runs of
+    whitespace are tokens of their own (pycantonese drops them: 「Cap. 486 s. 18」 must stay apart)."""
     pc = _pycantonese()
     if pc is None or not text:
         return [text] if text else []
-    return list(pc.segment(text))  # type: ignore[attr-defined]
+    out: list[str] = []
+    for i, part in enumerate(_SPACE_RUN_RE.split(text)):
+        if i % 2:
+            out.append(part)
+        elif part:
+            out.extend(pc.segment(part))  # type: ignore[attr-defined]
+    return out
 
 
 def jyutping(text: str) -> list[tuple[str, str | None]]:

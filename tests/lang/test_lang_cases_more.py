@@ -252,8 +252,6 @@ def test_text_without_mapped_words_is_unchanged_both_ways(text: str) -> None:
     "text",
     ["Call me at 2123 4567 la", "佢嘅電話號碼係 2123 4567", "data user 係咩", "Cap. 486 s. 18 點樣申請"],
 )
-@pytest.mark.xfail(strict=True, reason="yue_to_swc with pycantonese drops spaces: 'Call me at 2123 4567' -> "
-                                       "'Callmeat21234567' (reported to the lead)")
 def test_yue_to_swc_keeps_spaces(text: str) -> None:
     assert yue_to_swc(text).count(" ") == text.count(" ")
 
