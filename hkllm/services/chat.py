@@ -139,19 +139,26 @@ class ChatService:
         request = await self.prepare(request)
         target = self.reply_target(request)
         fixer: StreamScriptFixer | None = None
+        pieces = 0  # the engine's own content chunks: tokens for llama.cpp, which sends no usage in streams
+
+        async def counted(source: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+            nonlocal pieces
+            async for chunk in source:
+                pieces += sum(1 for c in chunk.get("choices") or [] if (c.get("delta") or {}).get("content"))
+                yield chunk
+
         if target is None:
-            chunks = self.engine.stream(request)
+            chunks = counted(self.engine.stream(request))
         else:
             fixer = stream_fixer(target, self.strategy)
-            chunks = fix_stream_script(self.engine.stream(stream_request(request, target, self.strategy)), target,
-                                       fixer=fixer)
+            chunks = fix_stream_script(counted(self.engine.stream(stream_request(request, target, self.strategy))),
+                                       target, fixer=fixer)
         meta: dict[str, Any] = {"reply_lang": target}
         request_id, started = uuid.uuid4().hex, time.perf_counter()
         parts: list[str] = []
         finish_reason: str | None = None
         usage: dict[str, Any] | None = None
         ttft_ms: float | None = None
-        pieces = 0
         error: BaseException | None = None
         status: str | None = None
         try:
@@ -163,7 +170,6 @@ class ChatService:
                         if ttft_ms is None:
                             ttft_ms = (time.perf_counter() - started) * 1000
                         parts.append(content)
-                        pieces += 1
                     finish_reason = choice.get("finish_reason") or finish_reason
                 usage = chunk.get("usage") or usage
                 yield chunk

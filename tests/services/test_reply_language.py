@@ -310,3 +310,23 @@ async def test_policy_off_logs_the_same_text_twice(db: Database) -> None:
 def test_a_strategy_can_be_given_to_the_service(db: Database) -> None:
     strategy = ReplyStrategy(exemplars=False, swc_remedies=("localize",))
     assert ChatService(FakeEngine(), db, strategy=strategy).strategy is strategy
+
+
+class NoUsageStreamEngine(FakeEngine):
+    """Streams like llama-cpp-python's server: no usage in the stream."""
+
+    async def stream(self, request: ChatRequest) -> Any:
+        async for chunk in super().stream(request):
+            chunk.pop("usage", None)
+            yield chunk
+
+
+@pytest.mark.parametrize("reply_lang", ["off", "auto"])
+async def test_streamed_completion_tokens_count_the_engine_chunks_not_released_clauses(
+        db: Database, reply_lang: str) -> None:
+    reply = "强积金是退休计划，他们都要供款。"  # 16 characters: 4 engine chunks of 4, 2 clauses after the fixer
+    engine = NoUsageStreamEngine([reply], model="fake-model")
+    req = request("我想問下強積金係點計㗎？").model_copy(update={"reply_lang": reply_lang})
+    await stream_text(ChatService(engine, db, localize=True), req)
+    (row,) = rows(db)
+    assert row.completion_tokens == 4

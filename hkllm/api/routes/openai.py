@@ -14,6 +14,7 @@ from hkllm.engine import ChatRequest
 from hkllm.errors import EngineError, HkllmError
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps builds a new encoder per call for these options
 
 
 @router.get("/models")
@@ -21,15 +22,20 @@ async def list_models(service: ChatServiceDep) -> dict[str, Any]:
     return {"object": "list", "data": await service.models()}
 
 
-async def _sse(first: dict[str, Any] | None, rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
+def _event(data: dict[str, Any]) -> bytes:
+    return b"data: " + _JSON.encode(data).encode() + b"\n\n"
+
+
+async def _sse(first: dict[str, Any] | None, rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """The chunks as Server-Sent Events (bytes, so nothing is re-encoded per chunk downstream)."""
     try:
         if first is not None:
-            yield f"data: {json.dumps(first, ensure_ascii=False)}\n\n"
+            yield _event(first)
         async for chunk in rest:
-            yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+            yield _event(chunk)
     except HkllmError as exc:  # mid-stream: the status line is already sent, so send an error event
-        yield f"data: {json.dumps(exc.to_dict(), ensure_ascii=False)}\n\n"
-    yield "data: [DONE]\n\n"
+        yield _event(exc.to_dict())
+    yield b"data: [DONE]\n\n"
 
 
 @router.post("/chat/completions", response_model=None)
