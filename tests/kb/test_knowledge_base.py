@@ -47,14 +47,6 @@ def new_kb(root: Path) -> KnowledgeBase:
                          max_upload_bytes=50_000)
 
 
-@pytest.fixture(scope="module")
-def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated empty database: a copy opens ~10x faster than migrating a new one."""
-    path = tmp_path_factory.mktemp("template") / "kb.db"
-    Database(f"sqlite:///{path}").dispose()
-    return path
-
-
 @pytest.fixture
 def kb(tmp_path: Path, empty_db: Path) -> KnowledgeBase:
     shutil.copy(empty_db, tmp_path / "kb.db")

@@ -30,7 +30,6 @@ from hkllm.kb.store.records import (
 )
 from hkllm.kb.store.sqlite import SQLiteKBStore
 from hkllm.kb.types import Citation, SourceDocument, Unit
-from hkllm.store.db import Database
 
 
 def chapter(version: date | None, sections: dict[str, str], *, cap: str = "486", lang: str = "en",
@@ -46,14 +45,6 @@ def chapter(version: date | None, sections: dict[str, str], *, cap: str = "486",
 
 D2019, D2020, D2022 = date(2019, 1, 1), date(2020, 7, 1), date(2022, 10, 1)
 S18 = Citation(kind="legislation", cap="486", section="18")
-
-
-@pytest.fixture(scope="module")
-def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated empty database: a copy opens ~10x faster than migrating a new one."""
-    path = tmp_path_factory.mktemp("template") / "kb.db"
-    Database(f"sqlite:///{path}").dispose()
-    return path
 
 
 @pytest.fixture
