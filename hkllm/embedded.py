@@ -145,8 +145,8 @@ class EmbeddedServer:
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
                "--model_alias", s.model_alias, "--host", "127.0.0.1", "--port", str(self.port),
                "--n_ctx", str(s.embedded_ctx)]
-        if s.embedded_threads > 0:
-            cmd += ["--n_threads", str(s.embedded_threads)]
+        # 0 means every core, as documented (llama-cpp-python's own default is half of them)
+        cmd += ["--n_threads", str(s.embedded_threads if s.embedded_threads > 0 else os.cpu_count() or 1)]
         chat_format = s.embedded_chat_format or ("chatml" if s.model_path is None else None)
         if chat_format:
             cmd += ["--chat_format", chat_format]

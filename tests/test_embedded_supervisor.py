@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -131,7 +132,7 @@ def _flags(cmd: list[str]) -> dict[str, str]:
     ("overrides", "expected", "absent"),
     [
         ({}, {"--n_ctx": "4096", "--chat_format": "chatml", "--model_alias": "hkllm-embedded",
-              "--host": "127.0.0.1"}, ["--n_threads"]),
+              "--host": "127.0.0.1", "--n_threads": str(os.cpu_count())}, []),  # 0: every core, not half
         ({"embedded_threads": 2, "embedded_ctx": 8192}, {"--n_threads": "2", "--n_ctx": "8192"}, []),
         ({"model_path": "user.gguf"}, {"--model": "user.gguf"}, ["--chat_format"]),  # the GGUF's own template
         ({"model_path": "user.gguf", "embedded_chat_format": "llama-3"}, {"--chat_format": "llama-3"}, []),
