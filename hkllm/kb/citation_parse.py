@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
 
 from hkllm.errors import InvalidRequest
 from hkllm.kb.types import Citation
@@ -78,6 +80,12 @@ _EN_FORMS = [
 # s. 18 of the Title (no chapter number: resolved through a title index)
 _EN_TITLE_ONLY = re.compile(rf"{_SEC}{_MORE}(?:\s*,?\s*(?:of|in|to)\s+{_SCH})?\s*,?\s*(?:of|in|under)\s+(?:the\s+)?"
                             rf"{_TITLE_EN}")
+# PDPO s. 35C(2) / s. 35C of the PDPO (an abbreviation from ``short_titles.tsv``; checked against it)
+_ABBR = r"(?<![A-Za-z])(?P<abbr>[A-Z][A-Za-z]{1,7})(?![A-Za-z])"
+_EN_ABBR_FORMS = [
+    re.compile(rf"{_ABBR}\s*,?\s*{_SEC}{_MORE}"),
+    re.compile(rf"{_SEC}{_MORE}\s*,?\s*(?:of|in|under)\s+(?:the\s+)?{_ABBR}"),
+]
 _EN_DPP = re.compile(rf"(?<![A-Za-z])(?:DPP|[Dd]ata [Pp]rotection [Pp]rinciple)\s?(?P<dpp>[1-6])(?![\d]){_SUB}")
 
 _CAPZ = r"(?:香港法例)?第\s*(?P<cap>\d{1,4}[A-Z]{0,2})\s*章"
@@ -119,6 +127,30 @@ def _more(m: re.Match[str]) -> list[tuple[str, ...]]:
         if parts:
             out.append(parts)
     return out
+
+
+@dataclass(frozen=True)
+class KnownTitles:
+    """Short titles (normalised, ``normalize_title``) and abbreviations of ordinances → chapter numbers."""
+
+    titles: dict[str, str]
+    abbreviations: dict[str, str]
+
+
+@cache
+def known_titles() -> KnownTitles:
+    """The data file ``short_titles.tsv`` beside this module (read once: it is package data)."""
+    titles: dict[str, str] = {}
+    abbreviations: dict[str, str] = {}
+    for line in Path(__file__).with_name("short_titles.tsv").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        cap, kind, name = line.split("\t")
+        if kind == "abbr":
+            abbreviations[name] = cap
+        else:
+            titles[normalize_title(name)] = cap
+    return KnownTitles(titles, abbreviations)
 
 
 def normalize_title(title: str) -> str:
@@ -167,6 +199,8 @@ def find_citations(text: str, *, titles: Mapping[str, str] | None = None,
     chapter. Quotations attributed to a citation are attached (``FoundCitation.quote``)."""
     norm = normalize_width(text)
     cands: list[tuple[int, int, int, list[FoundCitation]]] = []  # start, -length, priority, found
+    known = known_titles()
+    titles = {**known.titles, **(titles or {})}  # the knowledge base's own titles win
 
     def add(found: list[FoundCitation], priority: int) -> None:
         if found:
@@ -176,8 +210,13 @@ def find_citations(text: str, *, titles: Mapping[str, str] | None = None,
         for m in rx.finditer(norm):
             add(_legislation(m, text, cap=m.group("cap"), lang=default_lang or "en", title=m.groupdict().get("title")), 1)
     for m in _EN_TITLE_ONLY.finditer(norm):
-        cap = (titles or {}).get(normalize_title(m.group("title")))
+        cap = titles.get(normalize_title(m.group("title")))
         add(_legislation(m, text, cap=cap, lang="en", title=m.group("title")), 2)
+    for rx in _EN_ABBR_FORMS:
+        for m in rx.finditer(norm):
+            cap = known.abbreviations.get(m.group("abbr"))
+            if cap is not None:
+                add(_legislation(m, text, cap=cap, lang="en", title=m.group("abbr")), 2)
     for m in _EN_DPP.finditer(norm):
         add(_legislation(m, text, cap="486", lang="en", title=None, schedule="1", section=m.group("dpp")), 2)
     for rx in _ZH_FORMS:
@@ -187,7 +226,7 @@ def find_citations(text: str, *, titles: Mapping[str, str] | None = None,
     for m in _ZH_TITLE_ONLY.finditer(norm):
         if not (m.group("sec") or m.group("sch")):
             continue
-        cap = (titles or {}).get(normalize_title(m.group("title")))
+        cap = titles.get(normalize_title(m.group("title")))
         add(_legislation(m, text, cap=cap, lang="zh-Hant", title=m.group("title")), 2)
     for m in _ZH_DPP.finditer(norm):
         add(_legislation(m, text, cap="486", lang="zh-Hant", title=None, schedule="1", section=m.group("dpp")), 2)

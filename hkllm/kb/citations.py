@@ -27,6 +27,7 @@ from hkllm.kb.citation_parse import (
     CitationParseError,
     FoundCitation,
     find_citations,
+    known_titles,
     normalize_title,
     normalize_width,
     parse_citation,
@@ -93,7 +94,8 @@ def format_citation(c: Citation, lang: str = "en", *, title: str | None = None) 
             return base
         return f"{base}，第{c.paragraph}段" if zh else f"{base} at [{c.paragraph}]"
     if c.kind == "document":
-        return f"{c.doc_id} § {c.section}" if c.section else str(c.doc_id)
+        where = ", ".join(x for x in (c.section, f"p. {c.page}" if c.page is not None else None) if x)
+        return f"{c.doc_id} § {where}" if where else str(c.doc_id)
     raise ValueError(f"unknown citation kind {c.kind!r}")
 
 
@@ -324,7 +326,9 @@ def verify_citation(found: FoundCitation | Citation, resolver: CitationResolver,
         return CitationCheck(found, "outside_kb", f"{_describe(source_citation(c))} is not in the knowledge base")
     if found.title and c.kind == "legislation":
         titles = {normalize_title(t) for t in (parent.meta.get("titles") or {parent.lang: parent.doc_title}).values()}
-        if normalize_title(found.title) not in titles:
+        known = known_titles()  # short titles and abbreviations (PDPO, 《私隱條例》) of the same chapter pass too
+        written = normalize_title(found.title)
+        if written not in titles and c.cap not in (known.titles.get(written), known.abbreviations.get(found.title)):
             return CitationCheck(found, "title_mismatch",
                                  f"title {found.title!r} is not the title of Cap. {c.cap}", parent)
     target = resolver.resolve(replace(c, subsection=()), version_date=version_date)

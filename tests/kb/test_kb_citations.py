@@ -161,11 +161,44 @@ def test_parse_rejects_non_citations(text):
 
 
 def test_title_only_citations_need_a_title_index():
-    titles = {"個人資料(私隱)條例": "486", "personaldata(privacy)ordinance": "486"}
-    assert parse_citation("《個人資料(私隱)條例》第18條", titles=titles) == L("486", "18", lang=ZH)
-    assert parse_citation("s. 18 of the Personal Data (Privacy) Ordinance", titles=titles) == L("486", "18")
+    """A title with no chapter number resolves through the index (the knowledge base's titles) or the
+    short-title data file; a title in neither is not a citation."""
+    titles = {"危險藥物條例": "134", "dangerousdrugsordinance": "134"}
+    assert parse_citation("《危險藥物條例》第4條", titles=titles) == L("134", "4", lang=ZH)
+    assert parse_citation("s. 4 of the Dangerous Drugs Ordinance", titles=titles) == L("134", "4")
     with pytest.raises(CitationParseError):
-        parse_citation("《個人資料(私隱)條例》第18條")
+        parse_citation("《危險藥物條例》第4條")
+    assert parse_citation("《個人資料(私隱)條例》第18條") == L("486", "18", lang=ZH)  # in short_titles.tsv
+
+
+@pytest.mark.parametrize(("text", "cap", "section", "sub"), [
+    ("PDPO s 35C", "486", "35C", ()),
+    ("PDPO s. 35C(2)", "486", "35C", ("2",)),
+    ("PDPO, section 18", "486", "18", ()),
+    ("s. 35C of the PDPO", "486", "35C", ()),
+    ("section 9 of the Employment Ordinance", "57", "9", ()),
+    ("EO s. 31B", "57", "31B", ()),
+    ("s. 6 of the LTO", "7", "6", ()),
+    ("RTO s. 39", "374", "39", ()),
+    ("《私隱條例》第35C條", "486", "35C", ()),
+    ("《僱傭條例》第31B條", "57", "31B", ()),
+    ("《強積金條例》第7A條", "485", "7A", ()),
+])
+def test_short_titles_and_abbreviations_from_the_data_file(text, cap, section, sub):
+    c = parse_citation(text)
+    assert (c.cap, c.section, c.subsection) == (cap, section, sub)
+
+
+@pytest.mark.parametrize("text", ["IT s 5", "ABC s. 3", "Pdpo s 35C", "the PDPO"])
+def test_unknown_or_miscased_abbreviations_are_not_citations(text):
+    with pytest.raises(CitationParseError):
+        parse_citation(text)
+
+
+def test_abbreviation_in_running_text():
+    found = find_citations("Under the PDPO s 35C and 《私隱條例》第18條, the RTO s. 39 says")
+    assert [(f.citation.cap, f.citation.section, f.title) for f in found] == [
+        ("486", "35C", "PDPO"), ("486", "18", "私隱條例"), ("374", "39", "RTO")]
 
 
 def test_find_citations_in_running_text():

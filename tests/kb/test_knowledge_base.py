@@ -500,3 +500,15 @@ def test_a_long_upload_name_keeps_its_type_and_fits_the_file_system(name: str) -
 @pytest.mark.parametrize("name", ["개인정보.pdf", "ｆｕｌｌ.xml"])
 def test_a_name_of_unsafe_characters_keeps_its_extension(name: str) -> None:
     assert safe_filename(name).endswith("." + name.rsplit(".", 1)[1])
+
+
+def test_short_titles_and_abbreviations_show_and_verify(cap486: KnowledgeBase) -> None:
+    """「PDPO s 35C」 and 《私隱條例》 name Cap. 486 (short_titles.tsv); the verifier accepts them as its
+    titles and still refuses another ordinance's title on this chapter."""
+    assert cap486.show("PDPO s 35C").units[0].unit.heading == "Direct marketing"
+    assert unit_texts(cap486.show("《私隱條例》第18條", lang="zh-Hant"))["zh-Hant"].endswith("提出查閱資料要求。")
+    out = cap486.verify("See PDPO s 35C, 《私隱條例》第18條 and s. 99 of the PDPO. Also, Employment Ordinance "
+                        "(Cap. 486) s. 18.").to_dict()
+    assert [(c["text"], c["status"]) for c in out["citations"]] == [
+        ("PDPO s 35C", "resolved"), ("《私隱條例》第18條", "resolved"), ("s. 99 of the PDPO", "not_found"),
+        ("Employment Ordinance (Cap. 486) s. 18", "title_mismatch")]
