@@ -174,3 +174,13 @@ def test_an_unknown_reply_localize_value_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ValidationError, match="reply_localize"):
         _settings(tmp_path, reply_localize="sometimes")
+
+
+def test_an_app_started_twice_still_searches(tmp_path: Path) -> None:
+    """Shutdown closes the runtime (worker threads, database pool); a second start (tests, an ASGI host
+    that cycles the lifespan) must still answer."""
+    app = build_app(_settings(tmp_path), FakeEngine())
+    for _ in range(2):
+        with TestClient(app) as client:
+            r = client.get("/v1/kb/search", params={"q": "data access request"})
+            assert r.status_code == 200 and r.json()["data"] == []

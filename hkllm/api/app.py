@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hkllm import __version__
+from hkllm.api.openapi import document_errors
 from hkllm.api.routes import apps, health, kb, openai, web
 from hkllm.engine import Engine
 from hkllm.errors import HkllmError, InvalidRequest, RequestTooLarge
@@ -116,7 +117,9 @@ def build_app(settings: Settings, engine: Engine, *, runtime: Runtime | None = N
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         err = HkllmError(str(exc.detail))
         err.status, err.type = exc.status_code, "invalid_request_error"
-        return error_response(err)
+        response = error_response(err)
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405, as RFC 9110 requires
+        return response
 
     app.include_router(health.router)
     app.include_router(openai.router)
@@ -125,5 +128,6 @@ def build_app(settings: Settings, engine: Engine, *, runtime: Runtime | None = N
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes, exempt=frozenset({kb.INGEST_PATH}))
+    document_errors(app)
     return app
 

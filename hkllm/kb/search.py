@@ -208,10 +208,18 @@ class Searcher:
         self.rrf_k = rrf_k
         self.depth = depth
         self.expand_queries = expand_queries
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-bm25")
+        self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
+        """Stop the worker threads; a later search starts new ones (an app may be started again)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-bm25")
+        return self._pool
 
     def plan(self, query: str) -> QueryPlan:
         """Normalise, expand Cantonese to SWC (only queries with Chinese characters: the rewrite is not
@@ -239,7 +247,7 @@ class Searcher:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         plan = _timed(timings, "analyse", lambda: self.plan(query))
-        retrieved = Retrieval(self.store, self.embedder, self._pool).run(
+        retrieved = Retrieval(self.store, self.embedder, self._workers()).run(
             plan, mode, filters.without_lang(), max(self.depth, 3 * k), timings)
         hits = _timed(timings, "fuse", lambda: self._fuse(retrieved.lists, retrieved.refs, k, filters, plan.lang))
         timings["total"] = (time.perf_counter() - t0) * 1000
