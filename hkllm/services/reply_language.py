@@ -313,6 +313,8 @@ async def fix_stream_script(chunks: AsyncIterator[dict[str, Any]], target: str |
         if choice.get("finish_reason") is not None:
             text = (text or "") + fixer.flush()
             for_finish = True
+        if text == "" and choice.get("finish_reason") is None and set(delta) <= {"content"}:
+            continue  # all held back (a clause not yet judged): no empty chunk goes out
         if text is not None:
             delta["content"] = text
         choice["delta"] = delta

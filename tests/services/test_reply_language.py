@@ -330,3 +330,18 @@ async def test_streamed_completion_tokens_count_the_engine_chunks_not_released_c
     await stream_text(ChatService(engine, db, localize=True), req)
     (row,) = rows(db)
     assert row.completion_tokens == 4
+
+
+async def test_held_back_text_sends_no_empty_content_chunks(db: Database) -> None:
+    """The fixer holds text until a clause ends; the chunks it held entirely are not sent as empty
+    content (only the first, which carries the role, may be empty, as OpenAI's is)."""
+    engine = FakeEngine(["强积金是香港的退休保障制度，雇主和雇员都要供款。"], model="fake-model")
+    req = request("強積金係咩嚟㗎？").model_copy(update={"stream": True})
+    contents = []
+    async for chunk in ChatService(engine, db, localize=True).stream(req):
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if "content" in delta:
+                contents.append((delta.get("role"), delta["content"], choice.get("finish_reason")))
+    assert all(text for role, text, finish in contents if role is None and finish is None), contents
+    assert "".join(text for _, text, _ in contents) == "強積金係香港嘅退休保障制度，僱主同僱員都要供款。"
