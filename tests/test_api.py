@@ -23,6 +23,7 @@ def assert_error(response, status: int, *, contains: str, param: str | None = No
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
+    assert response.headers["x-request-id"].startswith("req_")  # the key to the detail in the server log
     assert contains in error["message"]
     if param is not None:
         assert error["param"] == param
@@ -149,14 +150,31 @@ def test_api_keys_are_enforced_when_set(settings, fake_engine):
         assert c.get("/health").status_code == 200  # health stays open for load balancers
 
 
+# The only URLs the vendored libraries (hkllm/web/static/vendor) may hold: the XML namespace names DOMPurify
+# compares elements against, marked's autolink scheme, and the projects' pages in licence comments and error
+# text. None of them is fetched; a new one (a CDN, a source map) fails the test.
+VENDORED_URLS_ALLOWED = {
+    "http://www.w3.org/1998/Math/MathML", "http://www.w3.org/1999/xhtml", "http://www.w3.org/2000/svg",
+    "https://github.com/babel/babel/blob/main/packages/babel-helpers/LICENSE",
+    "http://", "https://github.com/markedjs/marked", "https://github.com/markedjs/marked.",
+}
+
+
 def test_index_page_is_self_contained(client):
     r = client.get("/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    assets = [client.get(path) for path in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text)]
-    assert len(assets) == 3 and all(a.status_code == 200 for a in assets)  # style, chat and apps scripts
-    texts = [r.text, *(a.text for a in assets)]
-    assert any("/v1/chat/completions" in t for t in texts) and any("/v1/apps" in t for t in texts)
-    assert all("http://" not in t and "https://" not in t for t in texts)  # no CDN: works offline
+    paths = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+    assert sorted(paths) == ["/static/api.js", "/static/apps.js", "/static/chat.js", "/static/style.css",
+                             "/static/vendor/marked.min.js", "/static/vendor/purify.min.js"]  # all from us
+    assets = {path: client.get(path) for path in paths}
+    assert all(a.status_code == 200 for a in assets.values())
+    own = [r.text, *(a.text for path, a in assets.items() if not path.startswith("/static/vendor/"))]
+    assert any("/v1/chat/completions" in t for t in own) and any("/v1/apps" in t for t in own)
+    assert all("http://" not in t and "https://" not in t for t in own)  # no CDN: works offline
+    for path in ("/static/vendor/marked.min.js", "/static/vendor/purify.min.js"):
+        text = assets[path].text
+        assert set(re.findall(r"https?://[^\s\"'`),\\]*", text)) <= VENDORED_URLS_ALLOWED, path
+        assert "sourceMappingURL" not in text and "import(" not in text and "fetch(" not in text, path
 
 
 def test_unknown_route_uses_error_envelope(client):

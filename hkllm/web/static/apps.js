@@ -1,5 +1,5 @@
 // The apps menu: every app GET /v1/apps lists, each with a form built from its input JSON schema;
-// running one POSTs that input to /v1/apps/<id> and shows the output's fields.
+// running one POSTs that input to /v1/apps/<id> and shows the output's fields (apiFetch: api.js).
 "use strict";
 (() => {
   const list = document.getElementById("apps"), appsStatus = document.getElementById("apps-status");
@@ -110,7 +110,7 @@
       run.disabled = true;
       output.textContent = "…";
       try {
-        const r = await fetch("/v1/apps/" + encodeURIComponent(app.id), {
+        const r = await apiFetch("/v1/apps/" + encodeURIComponent(app.id), {
           method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(collect(controls)),
         });
         const body = await r.json().catch(() => ({}));
@@ -134,7 +134,7 @@
 
   async function loadApps() {
     try {
-      const r = await fetch("/v1/apps");
+      const r = await apiFetch("/v1/apps");
       const body = await r.json();
       if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
       list.textContent = "";
@@ -150,5 +150,6 @@
     } catch (e) { appsStatus.textContent = "apps unavailable: " + e.message; }
   }
 
+  window.addEventListener("hkllm:key-changed", loadApps);
   loadApps();
 })();
