@@ -241,6 +241,8 @@ class EmbeddedServer:
 class EmbeddedEngine(OpenAICompatibleEngine):
     """The engine for the supervised local server; reports the supervisor's fatal error if any."""
 
+    dialect = "llama-cpp-python"  # bodies mapped to what llama-cpp-python's server takes (engine.py)
+
     def __init__(self, settings: Settings, server: EmbeddedServer | None = None) -> None:
         super().__init__(
             f"http://127.0.0.1:{settings.embedded_port}/v1", model=settings.model_alias,

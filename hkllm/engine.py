@@ -22,17 +22,23 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hkllm.errors import EngineError, EngineUnavailable, InvalidRequest
+from hkllm.errors import EngineError, EngineUnavailable, InvalidRequest, redact, summarise
 
 
 class ChatMessage(BaseModel):
+    """One Chat Completions message: ``content`` a string or a list of parts (``{"type": "text", "text": …}``
+    and, for engines that take them, image or audio parts); an assistant turn may carry ``tool_calls``, a
+    ``tool`` turn answers one by its ``tool_call_id``. Other fields pass through."""
+
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
 
     def text(self) -> str:
         """The message's text, joining the text parts of a multi-part content list."""
@@ -40,7 +46,22 @@ class ChatMessage(BaseModel):
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.get("text", "") for part in self.content if part.get("type") == "text")
+        return "".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
+
+    def only_text(self) -> bool:
+        """Whether the content is a string, nothing, or text parts only."""
+        return not isinstance(self.content, list) or all(part.get("type") == "text" for part in self.content)
+
+    def wire(self) -> dict[str, Any]:
+        """The message as every OpenAI-compatible server takes it: text parts joined into one string (a
+        server that reads only string content, as llama.cpp's chat templates do, would drop them) and
+        ``developer`` sent as ``system`` (what OpenAI itself does for models without a developer role)."""
+        out = self.model_dump(exclude_none=True)
+        if self.role == "developer":
+            out["role"] = "system"
+        if isinstance(self.content, list) and self.only_text():
+            out["content"] = self.text()
+        return out
 
 
 class ChatRequest(BaseModel):
@@ -59,17 +80,38 @@ class ChatRequest(BaseModel):
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    n: int | None = Field(None, ge=1, le=128)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     user: str | None = None
     # hkllm extension (not forwarded): reply language — yue, zh-Hant, zh-Hans, en, auto (follow the
     # user), or off (no language policy). Send it with the openai SDK as extra_body={"reply_lang": "yue"}.
     reply_lang: str | None = Field(None, max_length=16)
+    # OpenAI parameters hkllm cannot honour: refused by name (400, ``param``) rather than ignored.
+    functions: Any = Field(None, exclude=True, description="Not supported: use tools")
+    function_call: Any = Field(None, exclude=True, description="Not supported: use tool_choice")
+    logprobs: bool | None = Field(None, exclude=True, description="Not supported when true")
+    top_logprobs: int | None = Field(None, exclude=True, description="Not supported")
+    logit_bias: dict[str, float] | None = Field(None, exclude=True, description="Not supported when not empty")
+
+    @field_validator("functions", "function_call", "logprobs", "top_logprobs", "logit_bias")
+    @classmethod
+    def _refused(cls, value: Any) -> Any:
+        if value not in (None, False, {}, 0):
+            raise ValueError("not supported by hkllm (for functions and function_call, use tools and tool_choice)")
+        return value
+
+    def wants_stream_usage(self) -> bool:
+        """Whether the client asked for a final usage chunk (``stream_options.include_usage``)."""
+        return bool((self.stream_options or {}).get("include_usage"))
 
     def payload(self, *, model: str, stream: bool) -> dict[str, Any]:
         """The JSON body sent to an OpenAI-compatible server."""
-        body = self.model_dump(exclude_none=True, exclude={"model", "stream", "stream_options", "reply_lang"})
-        body["messages"] = [m.model_dump(exclude_none=True) for m in self.messages]
+        body = self.model_dump(exclude_none=True, exclude={"model", "stream", "stream_options", "reply_lang", "n"})
+        body["messages"] = [m.wire() for m in self.messages]
         if "max_completion_tokens" in body:
             body.setdefault("max_tokens", body.pop("max_completion_tokens"))
         body["model"] = model
@@ -117,6 +159,57 @@ async def chat_text(engine: Engine, messages: list[dict[str, Any]], **options: A
     return completion_text(await engine.complete(request))
 
 
+def llama_cpp_python_body(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` (a ``ChatRequest.payload``) in the form llama-cpp-python's server takes, or ``InvalidRequest``
+    naming what it cannot do. Its chat templates read string content and the user, assistant and first
+    system turns only; it constrains JSON by ``{"type": "json_object", "schema": …}``; it calls a tool only
+    when ``tool_choice`` names one (it cannot choose among tools itself, so ``auto`` would ignore them)."""
+    body = dict(body)
+    messages: list[dict[str, Any]] = []
+    for i, message in enumerate(body["messages"]):
+        if isinstance(message.get("content"), list):
+            raise InvalidRequest("the embedded llama.cpp engine takes text content only (no image, audio or "
+                                 "file parts)", param=f"messages[{i}].content", code="unsupported_content")
+        message = dict(message)
+        if message["role"] == "assistant" and message.get("tool_calls"):
+            calls = [call.get("function", {}) for call in message.pop("tool_calls")]
+            message["content"] = "\n".join(filter(None, [message.get("content"), json.dumps(calls, ensure_ascii=False)]))
+        elif message["role"] == "tool":  # the template has no tool turn: the result goes to the model as user text
+            message = {"role": "user", "content": f"Tool result ({message.get('tool_call_id', 'call')}):\n"
+                                                  f"{message.get('content') or ''}"}
+        messages.append(message)
+    body["messages"] = messages
+    response_format = body.get("response_format")
+    if response_format is not None:
+        kind = response_format.get("type")
+        if kind == "text":
+            body.pop("response_format")
+        elif kind == "json_schema":
+            schema = (response_format.get("json_schema") or {}).get("schema")
+            body["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
+        elif kind != "json_object":
+            raise InvalidRequest(f"response_format type {kind!r} is not one of text, json_object, json_schema",
+                                 param="response_format", code="unsupported_parameter")
+    tools, choice = body.get("tools"), body.get("tool_choice")
+    if choice == "none" or not tools:
+        body.pop("tools", None)
+        body.pop("tool_choice", None)
+    else:
+        if choice == "required" and len(tools) == 1:
+            choice = body["tool_choice"] = {"type": "function", "function": tools[0].get("function", {})}
+        if not isinstance(choice, dict):
+            raise InvalidRequest("the embedded llama.cpp engine cannot choose among tools; name the one to call "
+                                 "with tool_choice={'type': 'function', 'function': {'name': …}}, or use an engine "
+                                 "with tool calling (HKLLM_ENGINE_URL)", param="tools", code="unsupported_parameter")
+        name = (choice.get("function") or {}).get("name")
+        if name not in {(tool.get("function") or {}).get("name") for tool in tools}:
+            raise InvalidRequest(f"tool_choice names {name!r}, which is not among the tools",
+                                 param="tool_choice")
+        body["tool_choice"] = {"type": "function", "function": {"name": name}}
+    body.pop("parallel_tool_calls", None)
+    return body
+
+
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -148,7 +241,13 @@ class OpenAICompatibleEngine:
     scope and the socket's reader on every read), a third of the server's CPU per streamed token in all
     (bench/RESULTS.md), and on a small machine every millisecond spent here is one the model does not get.
     Everything else goes through httpx.
+
+    ``dialect`` says what the server takes: ``openai`` (bodies as clients send them) or ``llama-cpp-python``
+    (bodies mapped by ``llama_cpp_python_body``; the embedded engine). Errors name no URL or path: the
+    engine's own text goes into the exception's ``detail``, which the API writes to the server log only.
     """
+
+    dialect: Literal["openai", "llama-cpp-python"] = "openai"
 
     def __init__(
         self,
@@ -180,12 +279,13 @@ class OpenAICompatibleEngine:
             return self.default_model
         models = await self.list_models()
         if not models:
-            raise EngineUnavailable(f"engine at {self.base_url} lists no models")
+            raise EngineUnavailable("the model engine lists no models", detail=f"engine at {self.base_url}")
         return str(models[0]["id"])
 
     def _unavailable(self, exc: Exception) -> EngineUnavailable:
         hint = f" {self.unavailable_hint}" if self.unavailable_hint else ""
-        return EngineUnavailable(f"model engine at {self.base_url} is not reachable ({type(exc).__name__}).{hint}")
+        return EngineUnavailable(f"the model engine is not reachable ({type(exc).__name__}).{redact(hint)}",
+                                 detail=f"engine at {self.base_url}: {exc!r}.{hint}")
 
     @staticmethod
     def _raise_for(response: httpx.Response) -> None:
@@ -195,16 +295,23 @@ class OpenAICompatibleEngine:
             detail = response.json().get("error", {})
             message = detail.get("message") if isinstance(detail, dict) else str(detail)
         except (ValueError, AttributeError):
-            message = response.text[:500]
-        message = f"engine answered {response.status_code}: {message or response.reason_phrase}"
+            message = None
+        message = message or response.text[:2000]  # e.g. FastAPI's {"detail": [...]} from llama-cpp-python
+        full = f"engine answered {response.status_code}: {message or response.reason_phrase}"
+        short = f"engine answered {response.status_code}: {summarise(message or '') or response.reason_phrase}"
         if response.status_code == 503:
-            raise EngineUnavailable(message)
+            raise EngineUnavailable(short, detail=full)
         if 400 <= response.status_code < 500:
-            raise InvalidRequest(message, code="engine_rejected")
-        raise EngineError(message)
+            raise InvalidRequest(short, code="engine_rejected", detail=full)
+        raise EngineError(short, detail=full)
+
+    async def body_for(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """The JSON body this engine is sent for ``request``."""
+        body = request.payload(model=await self._model_for(request), stream=stream)
+        return llama_cpp_python_body(body) if self.dialect == "llama-cpp-python" else body
 
     async def complete(self, request: ChatRequest) -> dict[str, Any]:
-        body = request.payload(model=await self._model_for(request), stream=False)
+        body = await self.body_for(request, stream=False)
         try:
             response = await self._client.post("/chat/completions", json=body)
         except httpx.TransportError as exc:
@@ -214,7 +321,7 @@ class OpenAICompatibleEngine:
         return completion
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
-        body = request.payload(model=await self._model_for(request), stream=True)
+        body = await self.body_for(request, stream=True)
         if self._loopback:
             async with aclosing(self._stream_loopback(body)) as chunks:  # closed (and its socket) at once
                 async for chunk in chunks:
@@ -305,21 +412,22 @@ class OpenAICompatibleEngine:
         try:
             models = [m["id"] for m in await self.list_models()]
         except (EngineUnavailable, EngineError, InvalidRequest) as exc:
-            return EngineHealth(ok=False, detail=str(exc))
-        return EngineHealth(ok=True, detail=f"{self.base_url} serves {len(models)} model(s)", models=models)
+            return EngineHealth(ok=False, detail=redact(str(exc)))
+        return EngineHealth(ok=True, detail=f"the engine serves {len(models)} model(s)", models=models)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-Reply = str | Callable[[ChatRequest], str] | Exception
+Reply = str | dict[str, Any] | Callable[[ChatRequest], str] | Exception
 
 
 class FakeEngine:
     """Replays queued replies; records every request. For unit tests only.
 
-    A reply is a string, a function of the request returning a string, or an exception to raise.
-    With ``default`` set, an empty queue answers with it instead of failing.
+    A reply is a string, an assistant message (a dict, e.g. with ``tool_calls``), a function of the request
+    returning a string, or an exception to raise. With ``default`` set, an empty queue answers with it
+    instead of failing.
     """
 
     name = "fake"
@@ -334,7 +442,7 @@ class FakeEngine:
     def add(self, *replies: Reply) -> None:
         self.queue.extend(replies)
 
-    def _next_text(self, request: ChatRequest) -> str:
+    def _next_message(self, request: ChatRequest) -> dict[str, Any]:
         self.requests.append(request)
         if not self.healthy:
             raise EngineUnavailable("fake engine is down")
@@ -346,7 +454,9 @@ class FakeEngine:
             raise EngineError("FakeEngine has no queued reply left")
         if isinstance(reply, Exception):
             raise reply
-        return reply(request) if callable(reply) else reply
+        if isinstance(reply, dict):
+            return {"role": "assistant", "content": None, **reply}
+        return {"role": "assistant", "content": reply(request) if callable(reply) else reply}
 
     def _usage(self, request: ChatRequest, text: str) -> dict[str, int]:
         prompt = sum(len(m.text().split()) for m in request.messages)
@@ -354,28 +464,33 @@ class FakeEngine:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     async def complete(self, request: ChatRequest) -> dict[str, Any]:
-        text = self._next_text(request)
+        message = self._next_message(request)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.model or self.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": self._usage(request, text),
+            "choices": [{"index": 0, "message": message,
+                         "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
+            "usage": self._usage(request, message.get("content") or ""),
         }
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
-        text = self._next_text(request)
+        message = self._next_message(request)
+        text = message.get("content") or ""
         cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time()), request.model or self.model
-        pieces = [text[i : i + 4] for i in range(0, len(text), 4)] or [""]
-        for i, piece in enumerate(pieces):
-            delta: dict[str, Any] = {"content": piece}
-            if i == 0:
-                delta["role"] = "assistant"
+        deltas: list[dict[str, Any]] = [{"content": text[i : i + 4]} for i in range(0, len(text), 4)] or [{}]
+        deltas[0] = {"role": "assistant", **deltas[0]}
+        if message.get("tool_calls"):
+            deltas.append({"tool_calls": [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]})
+        for delta in deltas:
+            if "content" not in delta and "tool_calls" not in delta:
+                delta["content"] = ""
             yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                    "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        finish = "tool_calls" if message.get("tool_calls") else "stop"
         yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-               "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": self._usage(request, text)}
+               "choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": self._usage(request, text)}
 
     async def list_models(self) -> list[dict[str, Any]]:
         return [{"id": self.model, "object": "model", "created": 0, "owned_by": "hkllm"}]

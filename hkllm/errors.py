@@ -2,6 +2,49 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import uuid
+
+# What must never reach a client: absolute file paths, URLs (the engine's internal address among them).
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.IGNORECASE)
+_PATH = re.compile(r"(?<![\w/.])(?:[A-Za-z]:\\|~?/)(?:[\w.@+-]+[/\\])+[\w.@+-]*")
+_TRACEBACK_LINE = re.compile(r"^\s*(?:Traceback \(most recent call last\)|File \"|\^+\s*$)")
+
+
+def redact(text: str) -> str:
+    """``text`` with URLs and absolute file paths replaced by ``<url>`` / ``<path>``."""
+    return _PATH.sub("<path>", _URL.sub("<url>", text))
+
+
+def summarise(text: str, limit: int = 200) -> str:
+    """A one-line, redacted summary of an error text (a Python traceback becomes its last line)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not _TRACEBACK_LINE.match(line)]
+    if "Traceback (most recent call last)" in text and lines:
+        lines = lines[-1:]
+    line = redact(" ".join(lines))
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def new_request_id() -> str:
+    """The id a client gets with an error, to find its detail in the server log."""
+    return "req_" + uuid.uuid4().hex[:20]
+
+
+log = logging.getLogger("hkllm.errors")
+
+
+def log_error(exc: BaseException, request_id: str, where: str = "") -> None:
+    """Write an error answered to a client to the server log under ``request_id``: the full message, an
+    ``HkllmError``'s ``detail`` (the engine's own text) and, for an unexpected exception, its traceback.
+    Server-side and engine errors at WARNING (shown by default), client errors at INFO."""
+    if not isinstance(exc, HkllmError):
+        log.error("%s %s unexpected %s: %s", request_id, where, type(exc).__name__, exc, exc_info=exc)
+        return
+    level = logging.WARNING if exc.status >= 500 or exc.detail else logging.INFO
+    detail = f" | detail: {exc.detail}" if exc.detail else ""
+    log.log(level, "%s %s %d %s: %s%s", request_id, where, exc.status, type(exc).__name__, exc.message, detail)
+
 
 class HkllmError(Exception):
     """Base class. ``status`` is the HTTP status the API answers with; ``type`` the OpenAI error type."""
@@ -10,15 +53,28 @@ class HkllmError(Exception):
     type: str = "server_error"
     code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
+                 detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.detail = detail  # for the server log only (an engine's own error text); never sent
         if code is not None:
             self.code = code
 
     def to_dict(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        """The OpenAI error envelope; a server-side (5xx) message is redacted of paths and URLs."""
+        message = redact(self.message) if self.status >= 500 else self.message
+        return {"error": {"message": message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def envelope(self, request_id: str) -> dict:
+        """``to_dict`` (as a subclass makes it) for a client, with ``request_id`` (the key to the server log's
+        entry) named in the message of a server-side or engine error, whose detail only the log has."""
+        body = self.to_dict()
+        error = body.get("error")
+        if isinstance(error, dict) and (self.status >= 500 or self.detail):
+            error["message"] = f"{error['message']} (request id {request_id})"
+        return body
 
 
 class InvalidRequest(HkllmError):

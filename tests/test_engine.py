@@ -19,6 +19,7 @@ from hkllm.engine import (
     FakeEngine,
     OpenAICompatibleEngine,
     chat_text,
+    completion_text,
     sse_data,
 )
 from hkllm.errors import EngineError, EngineUnavailable, InvalidRequest
@@ -214,3 +215,23 @@ def test_sse_data_keeps_unfinished_lines():
     assert sse_data(b"data: {\"a\": 1}\n\ndata: [DONE]\n") == ([b'{"a": 1}', b"[DONE]"], b"")
     assert sse_data(b"data: {\"a\": 1}\r\n\r\ndata: {\"b\"") == ([b'{"a": 1}'], b'data: {"b"')
     assert sse_data(b": comment\nevent: x\n") == ([], b"")
+
+
+async def test_http_engine_sends_content_parts_as_the_text_they_hold(echo_url):
+    """The stdlib server, like llama.cpp's templates, reads string content only: parts must arrive joined."""
+    engine = OpenAICompatibleEngine(echo_url)
+    parts = [{"type": "text", "text": "早晨，"}, {"type": "text", "text": "請問"}]
+    request = ChatRequest(messages=[ChatMessage(role="developer", content="Be brief."),
+                                    ChatMessage(role="user", content=parts)])
+    assert completion_text(await engine.complete(request)) == "echo: 早晨，請問"
+    chunks = [c async for c in engine.stream(request)]
+    assert "".join(c["choices"][0]["delta"]["content"] for c in chunks) == "echo: 早晨，請問"
+    await engine.aclose()
+
+
+def test_fake_engine_replays_an_assistant_message_with_tool_calls():
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    engine = FakeEngine([{"tool_calls": [call]}])
+    choice = asyncio.run(engine.complete(req("x")))["choices"][0]
+    assert choice["message"] == {"role": "assistant", "content": None, "tool_calls": [call]}
+    assert choice["finish_reason"] == "tool_calls"

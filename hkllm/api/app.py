@@ -15,15 +15,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hkllm import __version__
 from hkllm.api.openapi import document_errors
-from hkllm.api.routes import apps, health, kb, openai, web
+from hkllm.api.routes import apps, embeddings, health, kb, openai, web
 from hkllm.engine import Engine
-from hkllm.errors import HkllmError, InvalidRequest, RequestTooLarge
+from hkllm.errors import HkllmError, InvalidRequest, RequestTooLarge, log_error, new_request_id
 from hkllm.runtime import Runtime, build_chat_service, build_runtime
 from hkllm.settings import Settings
 
 
-def error_response(exc: HkllmError) -> JSONResponse:
-    return JSONResponse(exc.to_dict(), status_code=exc.status)
+def error_response(exc: HkllmError, where: str = "", cause: BaseException | None = None) -> JSONResponse:
+    """The error envelope with a request id (``error.request_id`` and ``x-request-id``); the full error
+    (``cause`` when given), with any engine detail, goes to the server log under that id."""
+    request_id = new_request_id()
+    log_error(cause or exc, request_id, where)
+    return JSONResponse(exc.envelope(request_id), status_code=exc.status, headers={"x-request-id": request_id})
+
+
+def _where(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -105,24 +113,30 @@ def build_app(settings: Settings, engine: Engine, *, runtime: Runtime | None = N
     app.state.chat_service = build_chat_service(settings, engine, runtime.db)
 
     @app.exception_handler(HkllmError)
-    async def _hkllm_error(_request: Request, exc: HkllmError) -> JSONResponse:
-        return error_response(exc)
+    async def _hkllm_error(request: Request, exc: HkllmError) -> JSONResponse:
+        return error_response(exc, _where(request))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = _describe_validation(exc)
-        return error_response(InvalidRequest(message, param=param))
+        return error_response(InvalidRequest(message, param=param), _where(request))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         err = HkllmError(str(exc.detail))
         err.status, err.type = exc.status_code, "invalid_request_error"
-        response = error_response(err)
+        response = error_response(err, _where(request))
         response.headers.update(exc.headers or {})  # e.g. Allow on a 405, as RFC 9110 requires
         return response
 
+    @app.exception_handler(Exception)
+    async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:  # no traceback to the client
+        return error_response(HkllmError("internal server error; the server log has the details"), _where(request),
+                              cause=exc)
+
     app.include_router(health.router)
     app.include_router(openai.router)
+    app.include_router(embeddings.router)
     app.include_router(kb.router)
     app.include_router(apps.router)
     app.include_router(web.router)

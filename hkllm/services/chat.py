@@ -39,6 +39,14 @@ from hkllm.store.models import ChatLog
 MODELS_TTL_S = 30.0
 
 
+def stream_usage(usage: dict[str, Any] | None, pieces: int) -> dict[str, Any]:
+    """The usage of a stream: the engine's own when it sent one, else its content chunks counted as
+    completion tokens (llama.cpp sends one token per chunk and no usage; its prompt count is not known)."""
+    if usage:
+        return usage
+    return {"completion_tokens": pieces}
+
+
 class ChatService:
     """``localize``: rewrite a Cantonese-target reply left in Standard Written Chinese word by word (the
     composition root passes ``resolve_localize(settings.reply_localize, engine)``); ``strategy``
@@ -53,6 +61,14 @@ class ChatService:
         self.strategy = strategy or strategy_for(localize)
         self._models: list[dict[str, Any]] = []
         self._models_at = 0.0
+
+    async def model(self, model_id: str) -> dict[str, Any]:
+        """One model by id (unknown → 404)."""
+        for model in await self.models():
+            if model["id"] == model_id:
+                return model
+        self._models_at = 0.0
+        raise ModelNotFound(f"The model '{model_id}' does not exist", param="model")
 
     async def models(self) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -69,15 +85,21 @@ class ChatService:
             self._models_at = 0.0  # maybe the engine changed models: refetch next time
             raise ModelNotFound(f"The model '{request.model}' does not exist; available: {', '.join(ids)}",
                                 param="model")
+        if request.n is not None and request.n > 1:
+            raise InvalidRequest("n > 1 is not supported: hkllm answers one choice per request (send the request "
+                                 "n times)", param="n", code="unsupported_parameter")
         update: dict[str, Any] = {"model": model}
         if request.max_tokens is None and request.max_completion_tokens is None:
             update["max_tokens"] = self.default_max_tokens
         return request.model_copy(update=update)
 
     def reply_target(self, request: ChatRequest) -> str | None:
-        """The reply language to enforce, or None when the policy is off for this request."""
+        """The reply language to enforce, or None when the policy is off for this request (asked for, or a
+        reply that is data: tool calls or constrained JSON, which rewriting or an instruction would break)."""
         choice = (request.reply_lang or self.reply_lang or "auto").strip()
         if choice.lower() == "off":
+            return None
+        if request.tools or (request.response_format or {}).get("type") in ("json_object", "json_schema"):
             return None
         try:
             return normalize_target(choice) or resolve_target([m.text() for m in request.messages if m.role == "user"])
@@ -161,9 +183,17 @@ class ChatService:
         ttft_ms: float | None = None
         error: BaseException | None = None
         status: str | None = None
+        wants_usage = request.wants_stream_usage()
+        last: dict[str, Any] = {}
         try:
             async for chunk in chunks:
                 chunk["model"] = request.model
+                usage = chunk.pop("usage", None) or usage  # sent once, at the end, when asked for
+                last = chunk
+                if not chunk.get("choices"):
+                    continue  # a usage-only chunk
+                if wants_usage:
+                    chunk["usage"] = None
                 for choice in chunk.get("choices") or []:
                     content = (choice.get("delta") or {}).get("content")
                     if content:
@@ -171,8 +201,11 @@ class ChatService:
                             ttft_ms = (time.perf_counter() - started) * 1000
                         parts.append(content)
                     finish_reason = choice.get("finish_reason") or finish_reason
-                usage = chunk.get("usage") or usage
                 yield chunk
+            if wants_usage:  # as OpenAI: a last chunk with no choices and the usage
+                yield {"id": last.get("id", f"chatcmpl-{request_id[:12]}"), "object": "chat.completion.chunk",
+                       "created": last.get("created", int(time.time())), "model": request.model, "choices": [],
+                       "usage": stream_usage(usage, pieces)}
         except (GeneratorExit, asyncio.CancelledError):  # the client went away
             status, error = "cancelled", None
             raise

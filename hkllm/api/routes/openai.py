@@ -1,4 +1,5 @@
-"""OpenAI-compatible routes: /v1/models and /v1/chat/completions. Thin: parse, call the service, map."""
+"""OpenAI-compatible routes: /v1/models, /v1/models/{id} and /v1/chat/completions. Thin: parse, call the service,
+map. (/v1/embeddings: ``routes.embeddings``.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from hkllm.api.deps import ChatServiceDep, require_api_key
 from hkllm.engine import ChatRequest
-from hkllm.errors import EngineError, HkllmError
+from hkllm.errors import EngineError, HkllmError, log_error, new_request_id
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 _JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps builds a new encoder per call for these options
@@ -20,6 +21,11 @@ _JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps builds a new encoder 
 @router.get("/models")
 async def list_models(service: ChatServiceDep) -> dict[str, Any]:
     return {"object": "list", "data": await service.models()}
+
+
+@router.get("/models/{model_id:path}")
+async def get_model(model_id: str, service: ChatServiceDep) -> dict[str, Any]:
+    return await service.model(model_id)
 
 
 def _event(data: dict[str, Any]) -> bytes:
@@ -34,7 +40,9 @@ async def _sse(first: dict[str, Any] | None, rest: AsyncIterator[dict[str, Any]]
         async for chunk in rest:
             yield _event(chunk)
     except HkllmError as exc:  # mid-stream: the status line is already sent, so send an error event
-        yield _event(exc.to_dict())
+        request_id = new_request_id()
+        log_error(exc, request_id, "POST /v1/chat/completions (mid-stream)")
+        yield _event(exc.envelope(request_id))
     yield b"data: [DONE]\n\n"
 
 
