@@ -12,9 +12,15 @@ _PATH = re.compile(r"(?<![\w/.])(?:[A-Za-z]:\\|~?/)(?:[\w.@+-]+[/\\])+[\w.@+-]*"
 _TRACEBACK_LINE = re.compile(r"^\s*(?:Traceback \(most recent call last\)|File \"|\^+\s*$)")
 
 
+def _file_name_only(match: re.Match[str]) -> str:
+    name = re.split(r"[/\\]", match.group(0))[-1]
+    return f"…/{name}" if name else "<path>"
+
+
 def redact(text: str) -> str:
-    """``text`` with URLs and absolute file paths replaced by ``<url>`` / ``<path>``."""
-    return _PATH.sub("<path>", _URL.sub("<url>", text))
+    """``text`` with URLs replaced by ``<url>`` and absolute file paths cut to their file name
+    (``/srv/models/x.gguf`` → ``…/x.gguf``): which file is missing stays clear, the server's layout not."""
+    return _PATH.sub(_file_name_only, _URL.sub("<url>", text))
 
 
 def summarise(text: str, limit: int = 200) -> str:

@@ -70,6 +70,11 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files, folders or ZIP archives.")],
     collection: Annotated[str, typer.Option(help="Collection to put the documents in.")] = "default",
     force: Annotated[bool, typer.Option(help="Re-store documents even when unchanged.")] = False,
+    replace: Annotated[bool, typer.Option(
+        help="Replace the uploaded documents of the same name in the collection (without it, a different "
+             "file with the same name is a new document).")] = False,
+    include_metadata: Annotated[bool, typer.Option(
+        help="Also ingest README*, PROVENANCE* and similar files inside folders and ZIPs.")] = False,
     as_json: JsonOpt = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (default: when stderr is a terminal).")]
     = sys.stderr.isatty(),
@@ -82,6 +87,7 @@ def ingest(
 
     with _knowledge_base() as kb:
         report = _run(lambda: kb.ingest([str(p) for p in paths], collection=collection, force=force,
+                                        replace=replace, include_metadata=include_metadata,
                                         progress=progress and not as_json, pause_s=pause_after_doc,
                                         on_outcome=on_outcome))
     if as_json:
@@ -195,7 +201,10 @@ def verify(
     strict: Annotated[bool, typer.Option(help="Exit 1 when a citation does not resolve.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find the citations in a text (stdin) and check each against the knowledge base."""
+    """Find the citations in a text (stdin, or --file) and check each against the knowledge base."""
+    if file is None and sys.stdin.isatty():  # otherwise it would wait silently for the text
+        typer.echo("Type or paste the text to check, then press Ctrl-D on a new line (Ctrl-Z Enter on Windows):",
+                   err=True)
     text = file.read_text(encoding="utf-8") if file else sys.stdin.read()
     with _knowledge_base() as kb:
         result = _run(lambda: kb.verify(text, version_date=version_date).to_dict())

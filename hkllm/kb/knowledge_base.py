@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from hkllm.errors import InvalidRequest, NotFound, RequestTooLarge
+from hkllm.errors import HkllmError, InvalidRequest, NotFound, RequestTooLarge
 from hkllm.kb.analyze import tokens
 from hkllm.kb.citations import (
     CitationParseError,
@@ -82,6 +82,25 @@ def safe_filename(name: str, *, max_chars: int = 150, max_bytes: int = 200) -> s
     while len(stem.encode("utf-8")) > max_bytes:
         stem = stem[:-1]
     return stem + suffix.lower()
+
+
+def _check_collection(collection: str) -> None:
+    if not collection or len(collection) > 100:
+        raise InvalidRequest("collection must be 1 to 100 characters", param="collection")
+
+
+def _base_name(name: str) -> str:
+    """A client's file name without any folders (either separator)."""
+    return name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or "upload"
+
+
+def _remove_upload(path: Path) -> None:
+    """Delete a rejected upload and its hash folder when that is left empty."""
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:  # not empty: another upload of the same bytes under another name
+        pass
 
 
 # -- results ---------------------------------------------------------------------------------------------
@@ -179,14 +198,68 @@ class VerifyResult:
                 "ok": self.report.ok}
 
 
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file: the name the client gave (only its base name is used) and its bytes."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass
+class UploadedFile:
+    filename: str
+    sha256: str
+    bytes: int
+    stored: bool  # kept under the uploads dir (something from it was stored, or it was already there)
+
+
 @dataclass
 class UploadResult:
-    sha256: str
-    filename: str
+    """An upload's report. Sources are named as the client named them (``x.zip!member.xml``), never by a
+    server path. ``ok`` is false when any file or member failed (the API then answers 422)."""
+
+    files: list[UploadedFile]
     report: IngestReport
 
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+    @property
+    def sha256(self) -> str:
+        """The first (for a one-file upload, the) file's SHA-256."""
+        return self.files[0].sha256
+
+    @property
+    def filename(self) -> str:
+        return self.files[0].filename
+
     def to_dict(self) -> dict[str, Any]:
-        return {"object": "kb.ingest", "sha256": self.sha256, "filename": self.filename, **self.report.to_dict()}
+        single = ({"filename": self.files[0].filename, "sha256": self.files[0].sha256}
+                  if len(self.files) == 1 else {})
+        return {"object": "kb.ingest", "ok": self.ok, **single,
+                "files": [dict(f.__dict__) for f in self.files], **self.report.to_dict()}
+
+
+class IngestFailed(HkllmError):
+    """An upload in which some file (or ZIP member) could not be ingested: HTTP 422 with the error envelope
+    (the first errors in ``message``) and the whole report beside it (per-file ``outcomes``; whatever was
+    stored is listed there too, each document stored whole)."""
+
+    status = 422
+    type = "invalid_request_error"
+    code = "ingest_failed"
+
+    def __init__(self, result: UploadResult) -> None:
+        errors = [o for o in result.report.outcomes if o.status == "error"]
+        first = "; ".join(f"{o.source}: {o.message}" for o in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        super().__init__(f"{len(errors)} source(s) could not be ingested: {first}{more}", param="file")
+        self.result = result
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.result.to_dict(), **super().to_dict()}
 
 
 # -- the knowledge base ---------------------------------------------------------------------------------
@@ -233,31 +306,85 @@ class KnowledgeBase:
 
     # -- ingest ----------------------------------------------------------------------------------------
     def ingest(self, paths: Sequence[str | os.PathLike[str]], *, collection: str = "default",
-               force: bool = False, progress: bool = False, pause_s: float = 0.0,
+               force: bool = False, replace: bool = False, include_metadata: bool = False,
+               progress: bool = False, pause_s: float = 0.0,
                on_outcome: Callable[[Outcome], None] | None = None) -> IngestReport:
-        """Ingest files / folders / ZIPs (one transaction per document; a bad file never stops the batch)."""
-        if not collection or len(collection) > 100:
-            raise InvalidRequest("collection must be 1 to 100 characters", param="collection")
+        """Ingest files / folders / ZIPs (one transaction per document; a bad file never stops the batch).
+        ``replace``: an uploaded document replaces the others of the same name in the collection (without
+        it, a different file of the same name is a new document); ``include_metadata``: also read README /
+        PROVENANCE files inside folders and ZIPs."""
+        _check_collection(collection)
         return run_ingest(self.store, paths, embedder=self.embedder, collection=collection, force=force,
-                          progress=progress, on_outcome=on_outcome, pause_s=pause_s)
+                          replace=replace, include_metadata=include_metadata, progress=progress,
+                          on_outcome=on_outcome, pause_s=pause_s)
 
     def check_upload_size(self, declared: int | None) -> None:
         if declared is not None and declared > self.max_upload_bytes:
             raise RequestTooLarge(f"upload exceeds the limit of {self.max_upload_bytes} bytes "
                                   "(HKLLM_KB_MAX_UPLOAD_BYTES)")
 
-    def ingest_upload(self, filename: str, body: bytes, *, collection: str = "default",
-                      force: bool = False) -> UploadResult:
-        """Keep an uploaded file under ``uploads_dir`` (by content hash) and ingest it."""
-        self.check_upload_size(len(body))
-        if not body:
-            raise InvalidRequest("empty upload: send the file as the request body", param="body")
-        digest = hashlib.sha256(body).hexdigest()
-        folder = self.uploads_dir / digest[:16]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / safe_filename(filename)
-        path.write_bytes(body)
-        return UploadResult(digest, filename, self.ingest([str(path)], collection=collection, force=force))
+    def ingest_uploads(self, uploads: Sequence[Upload], *, collection: str = "default", force: bool = False,
+                       replace: bool = False, include_metadata: bool = False) -> UploadResult:
+        """Keep uploaded files under ``uploads_dir`` (by content hash) and ingest them. A file nothing was
+        stored from (rejected, or its documents already stored from another file) is removed again; the
+        report names sources as the client named them; ``ok`` is false when any file or member failed (the API
+        raises ``IngestFailed``, 422). ``InvalidRequest`` before storing anything when the request itself is
+        wrong."""
+        _check_collection(collection)
+        if not uploads:
+            raise InvalidRequest("no file: send it as multipart/form-data field 'file' or as the raw request "
+                                 "body with ?filename=", param="file")
+        self.check_upload_size(sum(len(u.data) for u in uploads))
+        for upload in uploads:
+            if not upload.data:
+                raise InvalidRequest(f"empty upload {_base_name(upload.filename)!r}: send the file's bytes",
+                                     param="file")
+        kept: list[tuple[Upload, Path, str, bool]] = []
+        try:
+            for upload in uploads:
+                digest = hashlib.sha256(upload.data).hexdigest()
+                folder = self.uploads_dir / digest[:16]
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / safe_filename(upload.filename)
+                created = not path.exists()
+                if created:  # written whole or not at all: a crash never leaves half a file
+                    part = folder / f".{path.name}.part"
+                    part.write_bytes(upload.data)
+                    part.replace(path)
+                kept.append((upload, path, digest, created))
+            report = self.ingest([str(path) for _, path, _, _ in kept], collection=collection, force=force,
+                                 replace=replace, include_metadata=include_metadata)
+        except BaseException:
+            for _, path, _, created in kept:
+                if created:
+                    _remove_upload(path)
+            raise
+        files: list[UploadedFile] = []
+        for upload, path, digest, created in kept:
+            name = _base_name(upload.filename)
+            mine = [o for o in report.outcomes if o.source == str(path) or o.source.startswith(f"{path}!")]
+            for outcome in mine:  # the client's name, never the server path
+                outcome.source = name + outcome.source[len(str(path)):]
+                outcome.message = outcome.message.replace(str(path), name).replace(str(self.uploads_dir), "")
+            keep = not created or any(o.status in ("added", "replaced") for o in mine)
+            if not keep:
+                _remove_upload(path)
+            files.append(UploadedFile(name, digest, len(upload.data), keep))
+        return UploadResult(files, report)
+
+    def ingest_upload(self, filename: str, body: bytes, **options: Any) -> UploadResult:
+        """One uploaded file (``ingest_uploads``)."""
+        return self.ingest_uploads([Upload(filename, body)], **options)
+
+    def public_source(self, source_path: str) -> str:
+        """A stored source path as responses show it: relative to the uploads dir for uploads
+        (``<hash>/name.pdf``), else the file name (``cap486.zip!cap486_en.xml``): never a server path."""
+        path, sep, member = source_path.partition("!")
+        try:
+            shown = Path(path).resolve().relative_to(self.uploads_dir.resolve()).as_posix()
+        except (ValueError, OSError):
+            shown = _base_name(path)
+        return f"{shown}{sep}{member}"
 
     # -- search and show ------------------------------------------------------------------------------
     def search(self, q: str, *, k: int = 5, mode: str = "hybrid",
@@ -288,9 +415,13 @@ class KnowledgeBase:
         if docs and not (citation.section or citation.schedule or citation.paragraph):
             wanted = canonical_lang(lang) if lang else None
             return ShowResult([], citation, [
-                ShownDocument(d, self.store.document_units(d.id, with_text=False))
+                ShownDocument(replace(d, source_path=self.public_source(d.source_path)),
+                              self.store.document_units(d.id, with_text=False))
                 for d in docs if wanted is None or d.lang == wanted])
         raise NotFound(f"{ref_text} is not in the knowledge base", param="ref")
+
+    def _public_document(self, document: StoredDocument) -> dict[str, Any]:
+        return {**document.to_dict(), "source_path": self.public_source(document.source_path)}
 
     def _shown(self, unit: StoredUnit) -> ShownUnit:
         aligned: list[dict[str, Any]] = []
@@ -313,7 +444,7 @@ class KnowledgeBase:
         out["embed_model"] = self.embedder.name if self.embedder is not None else None
         out["warnings"] = ([w.to_dict() for w in vector_warnings(self.store, self.embedder.name)]
                            if self.embedder is not None else [])
-        out["documents_list"] = [d.to_dict() for d in self.store.list_documents()]
+        out["documents_list"] = [self._public_document(d) for d in self.store.list_documents()]
         if check:
             out["integrity_problems"] = self.store.check_integrity()
         return out

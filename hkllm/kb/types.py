@@ -20,7 +20,7 @@ class Citation:
     Legislation: ``cap`` ("486", "32A"), ``section`` ("18", "35E"), ``subsection`` path
     (("1", "a") for s. 18(1)(a)), ``schedule`` ("1") for provisions inside a schedule.
     Judgment: ``neutral_citation`` ("[2025] HKCFI 4195") and optional ``paragraph`` (12).
-    Document: ``doc_id`` and optional ``section`` (a heading path).
+    Document: ``doc_id``, optional ``section`` (a heading path) and ``page`` (PDF page).
     """
 
     kind: SourceKind
@@ -32,6 +32,7 @@ class Citation:
     paragraph: int | None = None
     doc_id: str | None = None
     lang: str | None = None  # "en" | "zh-Hant" | None (either)
+    page: int | None = None  # document: the PDF page the unit is on
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class Citation:
             "paragraph": self.paragraph,
             "doc_id": self.doc_id,
             "lang": self.lang,
+            **({"page": self.page} if self.page is not None else {}),
         }
 
 

@@ -20,6 +20,7 @@ from hkllm.api.app import BodySizeLimit, build_app
 from hkllm.api.deps import get_kb
 from hkllm.engine import FakeEngine
 from hkllm.errors import NotFound
+from hkllm.kb.knowledge_base import Upload
 from hkllm.kb.store.records import SearchFilters
 from hkllm.settings import Settings
 from hkllm.store.db import Database
@@ -233,8 +234,8 @@ def test_stats(loaded: TestClient) -> None:
 # -- ingest -------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("params", "body", "status", "param"), [
-    ({"filename": "cap.xml"}, b"", 400, "body"),
-    ({}, CAP_EN, 400, "query.filename"),
+    ({"filename": "cap.xml"}, b"", 400, "file"),
+    ({}, CAP_EN, 400, "filename"),
     ({"filename": ""}, CAP_EN, 400, "query.filename"),
     ({"filename": "x" * 301}, CAP_EN, 400, "query.filename"),
     ({"filename": "cap.xml", "collection": ""}, CAP_EN, 400, "collection"),
@@ -275,11 +276,12 @@ def test_ingest_is_exempt_from_the_request_limit(api: TestClient) -> None:
 def test_a_malformed_upload_is_an_outcome_and_loses_nothing(api: TestClient) -> None:
     api.post("/v1/kb/ingest", params={"filename": "cap486.xml"}, content=CAP_EN)
     r = api.post("/v1/kb/ingest", params={"filename": "cap486.xml"}, content=b"<ordinance><meta><docName>")
-    assert r.status_code == 200
+    assert r.status_code == 422  # was 200 with "error": 1 in the summary (issue 11)
     body = r.json()
+    assert body["error"]["code"] == "ingest_failed" and "cap486.xml" in body["error"]["message"]
     assert body["object"] == "kb.ingest" and body["summary"]["error"] == 1 and body["summary"]["added"] == 0
     (outcome,) = body["outcomes"]
-    assert outcome["status"] == "error" and outcome["message"] and outcome["source"].endswith("cap486.xml")
+    assert outcome["status"] == "error" and outcome["message"] and outcome["source"] == "cap486.xml"
     assert stored_documents(api) == 1
     assert api.get("/v1/kb/show", params={"ref": "Cap. 486 s. 35C"}).status_code == 200
 
@@ -387,9 +389,11 @@ class FakeKB:
     def check_upload_size(self, declared: int | None) -> None:
         self.calls.append(("check_upload_size", (declared,), {}))
 
-    def ingest_upload(self, filename: str, body: bytes, **kw: Any) -> Dumped:
-        self.calls.append(("ingest_upload", (filename, body), kw))
-        return Dumped({"object": "kb.ingest"})
+    def ingest_uploads(self, uploads: list[Upload], **kw: Any) -> Dumped:
+        self.calls.append(("ingest_uploads", tuple((u.filename, u.data) for u in uploads), kw))
+        result = Dumped({"object": "kb.ingest"})
+        result.ok = True  # type: ignore[attr-defined]
+        return result
 
 
 @pytest.fixture
@@ -452,12 +456,14 @@ def test_ingest_route_streams_the_body_and_checks_the_declared_size(faked: tuple
     assert r.json() == {"object": "kb.ingest"}
     assert fake.calls == [
         ("check_upload_size", (10,), {}),
-        ("ingest_upload", ("a b.xml", b"0123456789"), {"collection": "firm", "force": True}),
+        ("ingest_uploads", (("a b.xml", b"0123456789"),),
+         {"collection": "firm", "force": True, "replace": False, "include_metadata": False}),
     ]
     fake.calls.clear()
     client.post("/v1/kb/ingest", params={"filename": "c.xml"}, content=iter([b"ab", b"cd", b"ef"]))
     assert fake.calls == [("check_upload_size", (None,), {}),
-                          ("ingest_upload", ("c.xml", b"abcdef"), {"collection": "default", "force": False})]
+                          ("ingest_uploads", (("c.xml", b"abcdef"),),
+                           {"collection": "default", "force": False, "replace": False, "include_metadata": False})]
     fake.calls.clear()
     # chunked past the knowledge base's own limit: refused while streaming, never handed over
     error_of(client.post("/v1/kb/ingest", params={"filename": "d.xml"}, content=chunks(51, 10)), 413)

@@ -91,7 +91,7 @@ def _zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_D
 def test_zip_with_backslash_member_names_read_in_place(tmp_path: Path):
     archive = _zip(tmp_path / "hkel_c_leg_cap_1_cap_300_en.zip", {
         "cap_999_en_c\\cap_999_20240131000000_en_c.xml": MINI_XML,
-        "cap_999_en_c\\readme.pdf": b"",
+        "cap_999_en_c\\sample.pdf": b"",
         "cap_999_en_c\\inner.zip": b"PK",
         "__MACOSX\\junk.xml": b"x",
     })

@@ -4,22 +4,28 @@
 * ``GET  /v1/kb/units/{id}`` and ``GET /v1/kb/show?ref=Cap. 486 s. 18&lang=&version_date=``
 * ``GET  /v1/kb/stats``
 * ``POST /v1/kb/verify`` ``{"text": "...", "version_date": null}``
-* ``POST /v1/kb/ingest?filename=cap486.zip&collection=default`` with the file as the raw request body
-  (``application/octet-stream``). At most ``kb_max_upload_bytes``; the upload is kept under
-  ``<data dir>/kb/uploads/`` so the stored source path stays meaningful.
+* ``POST /v1/kb/ingest?collection=default&replace=false&include_metadata=false&force=false`` with the file(s)
+  as ``multipart/form-data`` (field ``file``, repeatable: ``curl -F file=@guide.pdf``) or as the raw body
+  (``application/octet-stream`` with ``?filename=cap486.zip``). At most ``kb_max_upload_bytes`` a request.
+  200 when every file was ingested; 422 (error envelope plus the report with each file's outcome) when any
+  file failed; 400 / 413 for a bad request, nothing stored. Files are kept under ``<data dir>/kb/uploads/``
+  only while something stored comes from them; responses name them as the client did, never by server path.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from hkllm.api.deps import KBDep, require_api_key
-from hkllm.errors import RequestTooLarge
-from hkllm.kb.knowledge_base import MAX_VERIFY_CHARS, make_filters
+from hkllm.errors import InvalidRequest, RequestTooLarge
+from hkllm.kb.knowledge_base import MAX_VERIFY_CHARS, IngestFailed, Upload, make_filters
 
 INGEST_PATH = "/v1/kb/ingest"
 router = APIRouter(prefix="/v1/kb", tags=["knowledge base"], dependencies=[Depends(require_api_key)])
@@ -71,21 +77,85 @@ def verify(body: VerifyRequest, kb: KBDep) -> dict[str, Any]:
     return kb.verify(body.text, version_date=body.version_date).to_dict()
 
 
-@router.post("/ingest")
+MULTIPART_SLACK_BYTES = 64 * 1024  # the form envelope around the files (boundaries, part headers)
+
+INGEST_BODY: dict[str, Any] = {"requestBody": {
+    "required": True,
+    "description": "The file(s): multipart field `file` (repeatable), or the raw body with `?filename=`.",
+    "content": {
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}}
+INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Every file ingested (added, replaced or skipped as already stored)."},
+    400: {"description": "Bad request (no file, empty file, bad parameter): nothing stored."},
+    413: {"description": "Upload larger than HKLLM_KB_MAX_UPLOAD_BYTES: nothing stored."},
+    422: {"description": "Some file or ZIP member could not be ingested: the error envelope and the report, "
+                         "with each source's outcome (documents from the other files are stored whole)."},
+}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit`` (no Content-Length needed)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestTooLarge(f"upload exceeds the limit of {limit} bytes (HKLLM_KB_MAX_UPLOAD_BYTES)")
+    return bytes(body)
+
+
+async def _multipart_files(request: Request, body: bytes) -> list[Upload]:
+    """The ``file`` parts of a multipart body (other fields are ignored)."""
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, stream(), max_files=100, max_fields=100).parse()
+    except MultiPartException as exc:
+        raise InvalidRequest(f"malformed multipart body: {exc.message}", param="file") from exc
+    try:
+        uploads: list[Upload] = []
+        for part in form.getlist("file"):
+            if not isinstance(part, UploadFile):
+                raise InvalidRequest("multipart field 'file' must be a file (curl -F file=@name.pdf)",
+                                     param="file")
+            uploads.append(Upload(part.filename or "upload", await part.read()))
+        return uploads
+    finally:
+        await form.close()
+
+
+@router.post("/ingest", openapi_extra=INGEST_BODY, responses=INGEST_RESPONSES)
 async def ingest(
     request: Request,
     kb: KBDep,
-    filename: Annotated[str, Query(min_length=1, max_length=300)],
+    filename: Annotated[str | None, Query(min_length=1, max_length=300,
+                                          description="The file's name, for a raw body.")] = None,
     collection: str = "default",
     force: bool = False,
+    replace: Annotated[bool, Query(description="Replace the uploaded documents of the same name.")] = False,
+    include_metadata: Annotated[bool, Query(description="Also ingest README / PROVENANCE files in ZIPs.")]
+    = False,
 ) -> dict[str, Any]:
+    multipart = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+    limit = kb.max_upload_bytes + (MULTIPART_SLACK_BYTES if multipart else 0)
     declared = request.headers.get("content-length")
-    kb.check_upload_size(int(declared) if declared is not None and declared.isdigit() else None)
-    body = bytearray()
-    async for chunk in request.stream():  # counted as it arrives: no Content-Length needed
-        body += chunk
-        if len(body) > kb.max_upload_bytes:
-            raise RequestTooLarge(f"upload exceeds the limit of {kb.max_upload_bytes} bytes "
-                                  "(HKLLM_KB_MAX_UPLOAD_BYTES)")
-    result = await run_in_threadpool(kb.ingest_upload, filename, bytes(body), collection=collection, force=force)
+    kb.check_upload_size(int(declared) - (MULTIPART_SLACK_BYTES if multipart else 0)
+                         if declared is not None and declared.isdigit() else None)
+    body = await _read_body(request, limit)
+    if multipart:
+        uploads = await _multipart_files(request, body)
+    elif filename is None:
+        raise InvalidRequest("filename is required with a raw body (or send multipart/form-data field 'file')",
+                             param="filename")
+    else:
+        uploads = [Upload(filename, body)]
+    result = await run_in_threadpool(kb.ingest_uploads, uploads, collection=collection, force=force,
+                                     replace=replace, include_metadata=include_metadata)
+    if not result.ok:
+        raise IngestFailed(result)
     return result.to_dict()

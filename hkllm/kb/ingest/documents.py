@@ -2,8 +2,11 @@
 
 Each parser reduces its format to a list of ``(level, heading)`` / text blocks; ``chunk_sections`` then cuts
 the document at headings (``meta['heading_path']`` is the path of headings above a chunk) and splits long
-sections on paragraph boundaries (about ``MAX_CHUNK_CHARS`` each). Units are ``chunk1``, ``chunk2``...; their
-citation is ``Citation(kind="document", doc_id=<document key>, section=<heading path>)``.
+sections on paragraph boundaries (about ``MAX_CHUNK_CHARS`` each); a PDF unit never spans two pages. Units
+are ``chunk1``, ``chunk2``...; their citation is ``Citation(kind="document", doc_id=<document key>,
+section=<heading path>, page=<PDF page>)``. The document key is the file name plus the content hash
+(``doc_key``); PDF text is NFKC-normalised (``clean_pdf_text``); placeholder titles (``about:blank``) are
+ignored in favour of the document's own first line or heading (``usable_title``).
 
 Parsers: ``pypdf`` (outline / bookmarks give headings when present, else numbered-heading lines),
 ``python-docx`` (Heading N / Title styles, tables row by row), ``beautifulsoup4`` (h1-h6), ``markdown-it-py``
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -46,11 +50,20 @@ class Block:
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"page": 3}
 
 
-def doc_key(source_path: str) -> str:
-    """Stable key from the file name: ``doc:privacy-guide-2024`` (re-uploading the same name replaces it)."""
+def doc_key(source_path: str, content_sha256: str | None = None) -> str:
+    """A document's key: its name (``doc:privacy-guide-2024``) and, given the content hash, the first 12 hex
+    digits of it (``doc:privacy-guide-2024--3f2a9c1b7d4e``), so a different file with the same name is a
+    new document; replacing the same-name ones is explicit (``replace``). The collection is the third part
+    of the identity (the store keys documents by collection and key)."""
     stem = PurePosixPath(source_path.replace("\\", "/").split("!")[-1]).stem.lower()
     slug = re.sub(r"[^\w\-]+", "-", stem, flags=re.UNICODE).strip("-")
-    return f"doc:{slug or 'untitled'}"
+    name = f"doc:{slug or 'untitled'}"
+    return f"{name}--{content_sha256[:12]}" if content_sha256 else name
+
+
+def doc_name_key(key: str) -> str:
+    """The name part of a document key (``doc:readme--3f2a9c1b7d4e`` -> ``doc:readme``)."""
+    return re.sub(r"--[0-9a-f]{12}$", "", key)
 
 
 def parse_document(data: bytes, *, source_path: str, suffix: str | None = None, key: str | None = None,
@@ -72,18 +85,38 @@ def parse_document(data: bytes, *, source_path: str, suffix: str | None = None, 
         blocks, found_title = _text_blocks(decode_text(data, source_path, sniff_markup=False))
     else:
         raise UnsupportedFileType(source_path, f"unsupported document type {suffix!r}")
-    key = key or doc_key(source_path)
+    key = key or doc_key(source_path, sha256_hex(data))
     text_len = sum(len(b.text) for b in blocks if b.level == 0)
     if not blocks or (text_len == 0 and not any(b.level for b in blocks)):
         raise EmptySource(source_path, "no text could be extracted" + (" (scanned PDF? OCR is not supported)"
                                                                         if suffix == ".pdf" else ""))
-    doc_title = title or found_title or next((b.text for b in blocks if b.level), "") or PurePosixPath(
-        source_path.replace("\\", "/").split("!")[-1]).stem
+    first_line = next((b.text for b in blocks if b.text.strip()), "") if suffix == ".pdf" else ""
+    doc_title = (title or usable_title(found_title) or next((b.text for b in blocks if b.level), "")
+                 or (first_line if len(first_line) <= 120 else "")
+                 or PurePosixPath(source_path.replace("\\", "/").split("!")[-1]).stem)
     all_text = " ".join(b.text for b in blocks)
     lang = "zh-Hant" if len(_CJK.findall(all_text)) > 0.2 * max(1, len(re.findall(r"\w", all_text))) else "en"
     units = chunk_sections(blocks, doc_id=key, lang=lang)
     return SourceDocument(kind="document", key=key, title=doc_title, lang=lang, version_date=None,
                           source_path=source_path, content_sha256=sha256_hex(data), units=units, meta=meta)
+
+
+_PLACEHOLDER_TITLE = re.compile(
+    r"(?i)^(?:about:blank|untitled(?:\s+document)?|document\d*|title|\w+:/.*|.*\.(?:docx?|pdf|html?|txt|rtf|odt)"
+    r"|microsoft word - .*)$")
+
+
+def usable_title(title: str | None) -> str | None:
+    """A title from a file's metadata, or None when it is a placeholder a tool left there (``about:blank``
+    from a browser's print to PDF, ``Microsoft Word - x.docx``, a URL or a file name)."""
+    title = " ".join(unicodedata.normalize("NFKC", title or "").split())
+    return title if title and not _PLACEHOLDER_TITLE.match(title) else None
+
+
+def clean_pdf_text(text: str) -> str:
+    """PDF text as a reader would type it: NFKC folds the compatibility characters PDF fonts map glyphs to
+    (Kangxi radicals ⽂ U+2F42 -> 文, CJK compatibility ideographs, ligatures ﬃ -> ffi, full-width forms)."""
+    return unicodedata.normalize("NFKC", text)
 
 
 # ---------------------------------------------------------------- chunking
@@ -139,29 +172,29 @@ def chunk_sections(blocks: Iterable[Block], *, doc_id: str, lang: str,
         sections.append(([h for _, h in path], []))
     units: list[Unit] = []
     for heading_path, body in sections:
-        paragraphs: list[str] = []
-        pages = sorted({b.meta["page"] for b in body if "page" in b.meta})
+        paragraphs: list[tuple[str, int | None]] = []  # (text, page): a unit never spans two pages
         for b in body:
-            paragraphs.extend(_split_long(b.text.strip(), max_chars))
-        groups: list[list[str]] = []
-        for para in paragraphs or [""]:
-            if groups and sum(len(x) + 1 for x in groups[-1]) + len(para) <= max_chars:
-                groups[-1].append(para)
+            paragraphs.extend((piece, b.meta.get("page")) for piece in _split_long(b.text.strip(), max_chars))
+        groups: list[tuple[list[str], int | None]] = []
+        for para, page in paragraphs or [("", None)]:
+            if (groups and groups[-1][1] == page
+                    and sum(len(x) + 1 for x in groups[-1][0]) + len(para) <= max_chars):
+                groups[-1][0].append(para)
             else:
-                groups.append([para])
+                groups.append(([para], page))
         section = " > ".join(heading_path) or None
-        for part, group in enumerate(groups, 1):
+        for part, (group, page) in enumerate(groups, 1):
             text = "\n".join(group).strip() or (heading_path[-1] if heading_path else "")
             if not text:
                 continue
             meta: dict[str, Any] = {"heading_path": heading_path}
             if len(groups) > 1:
                 meta["part"] = part
-            if pages:
-                meta["pages"] = pages
+            if page is not None:
+                meta["page"] = page
             units.append(Unit(
                 key=f"chunk{len(units) + 1}",
-                citation=Citation(kind="document", doc_id=doc_id, section=section, lang=lang),
+                citation=Citation(kind="document", doc_id=doc_id, section=section, lang=lang, page=page),
                 heading=heading_path[-1] if heading_path else "",
                 text=text,
                 lang=lang,
@@ -352,7 +385,7 @@ def _pdf_blocks(data: bytes, source_path: str, meta: dict[str, Any]) -> tuple[li
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted and not reader.decrypt(""):
             raise MalformedSource(source_path, "PDF is encrypted with a password")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [clean_pdf_text(page.extract_text() or "") for page in reader.pages]
     except MalformedSource:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
@@ -362,7 +395,7 @@ def _pdf_blocks(data: bytes, source_path: str, meta: dict[str, Any]) -> tuple[li
     meta["pages"] = len(pages)
     info_title = None
     try:
-        info_title = (reader.metadata.title or "").strip() or None if reader.metadata else None
+        info_title = usable_title(reader.metadata.title) if reader.metadata else None
     except Exception:  # broken info dictionary: not fatal
         info_title = None
     outline_heads = _pdf_outline(reader)
@@ -390,7 +423,8 @@ def _pdf_outline(reader: Any) -> dict[int, list[tuple[int, str]]]:
                 page = reader.get_destination_page_number(item) + 1
             except Exception:  # dangling destinations are common
                 continue
-            heads.setdefault(page, []).append((min(level, 6), " ".join(str(item.title).split())))
+            title = " ".join(clean_pdf_text(str(item.title)).split())
+            heads.setdefault(page, []).append((min(level, 6), title))
 
     try:
         walk(list(reader.outline), 1)
@@ -399,4 +433,5 @@ def _pdf_outline(reader: Any) -> dict[int, list[tuple[int, str]]]:
     return heads
 
 
-__all__ = ["DOCUMENT_SUFFIXES", "Block", "IngestError", "chunk_sections", "doc_key", "parse_document"]
+__all__ = ["DOCUMENT_SUFFIXES", "Block", "IngestError", "chunk_sections", "clean_pdf_text", "doc_key", "doc_name_key",
+           "parse_document", "usable_title"]

@@ -3,6 +3,9 @@
 * Every source (file, folder member, ZIP member) gets an outcome: ``added``, ``replaced``, ``skipped``
   (the same content is already stored) or ``error`` with a clear message; a bad file never stops the
   batch and never touches what is already stored.
+* An uploaded document's identity is its collection, name and content hash: a different file with the same
+  name is a new document (the outcome says the namesake was kept, code ``same_name_kept``); ``replace``
+  deletes the namesakes in the same transaction and lists them in ``replaced``.
 * Idempotent and resumable: a document is stored whole or not at all, and a rerun skips what is already
   there by (collection, key, version date, content SHA-256). After a crash or ``kill -9`` the next run
   simply carries on.
@@ -52,6 +55,7 @@ class Outcome:
     units: int = 0
     embedded: int = 0  # passages embedded now (the rest came from the cache)
     superseded: list[int] = field(default_factory=list)
+    replaced: list[int] = field(default_factory=list)  # same-name documents an explicit replace deleted
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,10 +186,22 @@ def embed_document(doc: SourceDocument, store: KBStore, embedder: Embedder,
     return vectors, hashes, computed
 
 
+def same_name_keys(doc: SourceDocument, store: KBStore, collection: str) -> list[str]:
+    """Keys of the other uploaded documents in ``collection`` with ``doc``'s name (not legislation or
+    judgments: their identity is their official one)."""
+    if doc.kind != "document":
+        return []
+    from hkllm.kb.ingest.documents import doc_name_key
+
+    return [k for k in store.keys_named(collection, doc_name_key(doc.key)) if k != doc.key]
+
+
 def ingest_document(doc: SourceDocument, store: KBStore, embedder: Embedder | None, *,
-                    collection: str = "default", force: bool = False,
+                    collection: str = "default", force: bool = False, replace: bool = False,
                     progress: _Progress | None = None) -> Outcome:
-    """Store one parsed document (embedding it first); never raises for a bad document."""
+    """Store one parsed document (embedding it first); never raises for a bad document. With ``replace``,
+    the other uploaded documents of the same name in the collection are deleted in the same transaction
+    (reported in ``replaced``); without it they stay, and the message says so."""
     started = time.perf_counter()
     out = Outcome(source=doc.source_path, status="error", document_key=doc.key,
                   version_date=doc.version_date.isoformat() if doc.version_date else None)
@@ -193,8 +209,9 @@ def ingest_document(doc: SourceDocument, store: KBStore, embedder: Embedder | No
         if not doc.units:
             out.code, out.message = "no_units", "no retrievable text found in the document"
             return out
+        namesakes = same_name_keys(doc, store, collection)
         state, existing = store.document_status(doc, collection)
-        if state == "same" and not force:
+        if state == "same" and not force and not (replace and namesakes):
             stored = store.get_document(existing) if existing is not None else None
             when = f", stored {stored.ingested_at:%Y-%m-%d %H:%M}" if stored and stored.ingested_at else ""
             out.status, out.document_id, out.code = "skipped", existing, "already_ingested"
@@ -211,13 +228,20 @@ def ingest_document(doc: SourceDocument, store: KBStore, embedder: Embedder | No
                 progress.passages_done(len(doc.units) - out.embedded)
         result = store.put_document(doc, collection=collection, vectors=vectors,
                                     model=embedder.name if embedder is not None else None,
-                                    passage_hashes=hashes, replace_same=force)
-        out.status, out.document_id, out.units, out.superseded = (
-            result.status, result.document_id, result.units, result.superseded)
+                                    passage_hashes=hashes, replace_same=force,
+                                    replace_keys=namesakes if replace else ())
+        out.status, out.document_id, out.units, out.superseded, out.replaced = (
+            result.status, result.document_id, result.units, result.superseded, result.replaced)
         if result.status == "skipped":  # another writer stored it meanwhile
             out.code, out.message = "already_ingested", f"already ingested: {doc.key}"
         else:
             note = f"; superseded document(s) {result.superseded}" if result.superseded else ""
+            if result.replaced:
+                note += f"; replaced {len(result.replaced)} document(s) of the same name {result.replaced}"
+            elif namesakes and not replace:
+                note += (f"; {len(namesakes)} other document(s) of the same name kept "
+                         f"({', '.join(namesakes)}): replace them explicitly with replace")
+                out.code = "same_name_kept"
             out.message = f"{result.status} {doc.key} ({result.units} units){note}"
     except Exception as exc:  # noqa: BLE001 - one bad document must not stop the batch
         out.status, out.code = "error", getattr(exc, "code", None) or type(exc).__name__
@@ -234,14 +258,18 @@ def run_ingest(
     embedder: Embedder | None,
     collection: str = "default",
     force: bool = False,
+    replace: bool = False,
+    include_metadata: bool = False,
     progress: bool = False,
     on_outcome: EventFn | None = None,
     pause_s: float = 0.0,
 ) -> IngestReport:
-    """Ingest files, folders and ZIP archives; see the module docstring. ``pause_s`` sleeps after each
-    document (used by the crash test to kill a run mid-batch)."""
+    """Ingest files, folders and ZIP archives; see the module docstring. ``replace``: an uploaded document
+    replaces the others of its name (``ingest_document``); ``include_metadata``: read README / PROVENANCE
+    files inside folders and ZIPs too (``sources.discover``). ``pause_s`` sleeps after each document (used
+    by the crash test to kill a run mid-batch)."""
     from hkllm.kb.ingest.dispatch import parse_item
-    from hkllm.kb.ingest.sources import IngestError, SourceItem, discover
+    from hkllm.kb.ingest.sources import IngestError, NothingToIngest, SourceItem, discover
 
     report = IngestReport()
     started = time.perf_counter()
@@ -259,9 +287,11 @@ def run_ingest(
     items: list[Any] = []
     for path in paths:
         try:
-            items.extend(discover(Path(path)))
+            found = list(discover(Path(path), include_metadata=include_metadata))
         except Exception as exc:  # noqa: BLE001 - report and go on with the other paths
-            items.append(IngestError(str(path), f"cannot list: {exc}"))
+            found = [IngestError(str(path), f"cannot list: {exc}")]
+        items.extend(found or [NothingToIngest(str(path), "nothing to ingest here (README, PROVENANCE and "
+                                                          "similar files are skipped unless include_metadata)")])
     with _Progress(progress) as bar:
         bar.set_files(len(items))
         for item in items:
@@ -278,7 +308,7 @@ def run_ingest(
                         record(error(result.path, result))
                         continue
                     record(ingest_document(result, store, embedder, collection=collection, force=force,
-                                           progress=bar))
+                                           replace=replace, progress=bar))
                     if pause_s > 0:
                         time.sleep(pause_s)
             except Exception as exc:  # noqa: BLE001 - a parser bug: report it against this file

@@ -52,6 +52,12 @@ class SourceEncodingError(IngestError):
     code = "bad_encoding"
 
 
+class NothingToIngest(IngestError):
+    """A folder or ZIP with no file to read (empty, or only metadata and dot-files)."""
+
+    code = "nothing_to_ingest"
+
+
 @dataclass(frozen=True)
 class SourceItem:
     """One file to parse: a path on disk, or a member of a ZIP archive (``member`` as stored in the ZIP)."""
@@ -180,12 +186,32 @@ def decode_text(data: bytes, path: str, *, sniff_markup: bool = True) -> str:
 # ---------------------------------------------------------------- discovery
 
 
+_METADATA_NAME = re.compile(
+    r"(?i)^(?:readme|provenance|licen[cs]e|copying|notice|changelog|changes|authors|contributing|manifest)"
+    r"(?:[._\-].*)?$")
+
+
 def _is_hidden(name: str) -> bool:
     return name.startswith(".") or name.startswith("__MACOSX") or name in ("Thumbs.db", "desktop.ini")
 
 
-def discover(path: str | os.PathLike[str]) -> Iterator[SourceItem | IngestError]:
-    """List the sources under ``path`` (file, folder or ZIP) without parsing them."""
+def is_metadata_file(name: str) -> bool:
+    """A file that describes a folder or an archive rather than being one of its documents: ``README*``,
+    ``PROVENANCE.md``, ``LICENSE``, ``CHANGELOG`` ... (skipped inside folders and ZIPs unless asked)."""
+    return bool(_METADATA_NAME.match(name))
+
+
+def _skipped_member(name: str, include_metadata: bool) -> bool:
+    """Skipped inside a folder or a ZIP: dot-files and OS litter (always), schema files (always),
+    metadata files (unless ``include_metadata``)."""
+    return (_is_hidden(name) or PurePosixPath(name).suffix.lower() in SCHEMA_SUFFIXES
+            or (not include_metadata and is_metadata_file(name)))
+
+
+def discover(path: str | os.PathLike[str], *, include_metadata: bool = False) -> Iterator[SourceItem | IngestError]:
+    """List the sources under ``path`` (file, folder or ZIP) without parsing them. A file named directly is
+    always listed; inside folders and ZIPs, dot-files, schema files and (unless ``include_metadata``)
+    metadata files (``is_metadata_file``) are skipped."""
     p = Path(path)
     if not p.exists():
         yield IngestError(p, "no such file or folder")
@@ -194,17 +220,16 @@ def discover(path: str | os.PathLike[str]) -> Iterator[SourceItem | IngestError]
         for root, dirs, files in os.walk(p):
             dirs[:] = sorted(d for d in dirs if not _is_hidden(d))
             for name in sorted(files):
-                if _is_hidden(name) or PurePosixPath(name).suffix.lower() in SCHEMA_SUFFIXES:
-                    continue
-                yield from discover(Path(root) / name)
+                if not _skipped_member(name, include_metadata):
+                    yield from discover(Path(root) / name, include_metadata=include_metadata)
         return
     if p.suffix.lower() == ".zip":
-        yield from _discover_zip(p)
+        yield from _discover_zip(p, include_metadata)
         return
     yield SourceItem(str(p))
 
 
-def _discover_zip(p: Path) -> Iterator[SourceItem | IngestError]:
+def _discover_zip(p: Path, include_metadata: bool = False) -> Iterator[SourceItem | IngestError]:
     try:
         with zipfile.ZipFile(p) as zf:
             infos = zf.infolist()
@@ -216,7 +241,7 @@ def _discover_zip(p: Path) -> Iterator[SourceItem | IngestError]:
             continue
         item = SourceItem(str(p), info.filename)
         parts = item.member.replace("\\", "/").split("/") if item.member else []
-        if any(_is_hidden(part) for part in parts) or item.suffix in SCHEMA_SUFFIXES:
+        if any(_is_hidden(part) for part in parts) or _skipped_member(item.name, include_metadata):
             continue
         if item.suffix == ".zip":
             yield UnsupportedFileType(item.display, "nested ZIP archives are not read; unpack the outer one")

@@ -16,6 +16,7 @@ version date.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ from hkllm.kb.store.records import (
 )
 from hkllm.kb.store.tables import kb_tables
 from hkllm.kb.types import Citation, SourceDocument
+
+_PAGE_SUFFIX = re.compile(r"(?:^|,\s*)p\.\s*\d+$")
 
 # -- the store ----------------------------------------------------------------------------------------
 
@@ -177,8 +180,11 @@ class KBStore(ABC):
         model: str | None = None,
         passage_hashes: Sequence[str] | None = None,
         replace_same: bool = False,
+        replace_keys: Sequence[str] = (),
     ) -> PutResult:
-        """Store ``doc`` and its units in one transaction (see the module docstring for the rules)."""
+        """Store ``doc`` and its units in one transaction (see the module docstring for the rules).
+        ``replace_keys``: other documents of the collection (every version) that this one replaces,
+        deleted in the same transaction (an explicit replace of an uploaded document of the same name)."""
         if not doc.key:
             raise InvalidRequest("document has no key")
         if vectors is not None and (vectors.shape[0] != len(doc.units) or vectors.shape[1] != EMBED_DIM):
@@ -193,11 +199,16 @@ class KBStore(ABC):
             row = conn.execute(select(d.id, d.content_sha256).where(
                 d.collection == collection, d.key == doc.key, d.version_tag == tag)).first()
             status: PutStatus = "added"
+            others = [k for k in replace_keys if k != doc.key]
+            replaced = [int(r[0]) for r in conn.execute(select(d.id).where(
+                d.collection == collection, d.key.in_(others)))] if others else []
             if row is not None:
-                if row[1] == doc.content_sha256 and not replace_same:
+                if row[1] == doc.content_sha256 and not replace_same and not replaced:
                     return PutResult("skipped", int(row[0]), 0)
-                conn.execute(delete(self.units).where(self.units.c.document_id == row[0]))
-                conn.execute(delete(self.docs).where(d.id == row[0]))
+                replaced.append(int(row[0]))
+            if replaced:
+                conn.execute(delete(self.units).where(self.units.c.document_id.in_(replaced)))
+                conn.execute(delete(self.docs).where(d.id.in_(replaced)))
                 status = "replaced"
             doc_id = conn.execute(insert(self.docs).values(
                 collection=collection, key=doc.key, kind=doc.kind, title=doc.title or doc.key, lang=lang,
@@ -224,7 +235,8 @@ class KBStore(ABC):
                 conn.execute(insert(self.units), list(part))
             superseded = self._refresh_current(conn, collection, doc.key)
             self._bump_generation(conn)
-        return PutResult(status, int(doc_id), len(doc.units), superseded)
+        return PutResult(status, int(doc_id), len(doc.units), superseded,
+                         sorted(i for i in replaced if row is None or i != int(row[0])))
 
     def _refresh_current(self, conn: Connection, collection: str, key: str) -> list[int]:
         """Mark the latest version of (collection, key) current and the others superseded."""
@@ -242,6 +254,16 @@ class KBStore(ABC):
                 if was_current and not now:
                     superseded.append(int(doc_id))
         return superseded
+
+    def keys_named(self, collection: str, name_key: str) -> list[str]:
+        """Keys in ``collection`` of the uploaded documents named ``name_key`` (``doc:readme``): the key
+        itself (stored before documents carried their content hash) and ``doc:readme--<hash>``."""
+        d = self.docs.c
+        with self.engine.connect() as conn:
+            keys = {str(r[0]) for r in conn.execute(select(d.key).distinct().where(
+                d.collection == collection, d.kind == "document",
+                or_(d.key == name_key, d.key.startswith(f"{name_key}--", autoescape=True))))}
+        return sorted(k for k in keys if k == name_key or re.fullmatch(r"[0-9a-f]{12}", k[len(name_key) + 2:]))
 
     def delete_document(self, document_id: int) -> bool:
         d = self.docs.c
@@ -398,8 +420,9 @@ class KBStore(ABC):
             if not citation.doc_id:
                 return None
             clauses = [u.kind == "document", u.doc_ref == citation.doc_id]
-            if citation.section and not whole_source:
-                clauses.append(u.section == citation.section)
+            section = _PAGE_SUFFIX.sub("", citation.section or "")  # "Scope, p. 3": the page is shown, not matched
+            if section and not whole_source:
+                clauses.append(u.section == section)
         return clauses
 
     def find_units(self, citation: Citation, filters: SearchFilters | None = None) -> list[StoredUnit]:

@@ -176,6 +176,7 @@ class PutResult:
     document_id: int
     units: int
     superseded: list[int] = field(default_factory=list)  # document ids that stopped being current
+    replaced: list[int] = field(default_factory=list)  # other documents deleted by an explicit replace
 
 
 def rarest_terms(terms: Sequence[str], postings: Callable[[str], float]) -> tuple[list[str], float, bool]:
@@ -205,7 +206,7 @@ def citation_from_json(data: dict[str, Any]) -> Citation:
         kind=data.get("kind", "document"), cap=data.get("cap"), section=data.get("section"),
         subsection=tuple(data.get("subsection") or ()), schedule=data.get("schedule"),
         neutral_citation=data.get("neutral_citation"), paragraph=data.get("paragraph"),
-        doc_id=data.get("doc_id"), lang=data.get("lang"),
+        doc_id=data.get("doc_id"), lang=data.get("lang"), page=data.get("page"),
     )
 
 

@@ -3,6 +3,7 @@ chunking, DOCX without a Title style and with merged cells, HTML without block m
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import pytest
@@ -62,7 +63,7 @@ def test_headings_only_document_keeps_its_last_heading_as_text() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "title", "key"),
     [
-        ({}, "T", "doc:guide"),  # first heading
+        ({}, "T", "doc:guide--" + hashlib.sha256(b"# T\n\nbody").hexdigest()[:12]),  # first heading
         ({"title": "Explicit", "key": "doc:custom"}, "Explicit", "doc:custom"),
     ],
 )
@@ -74,7 +75,7 @@ def test_title_and_key_precedence(kwargs: dict[str, str], title: str, key: str) 
 
 def test_title_falls_back_to_the_file_name() -> None:
     doc = parse_document(b"body only text", source_path="x.zip!some\\Path Name.txt")
-    assert (doc.title, doc.key) == ("Path Name", "doc:path-name")
+    assert (doc.title, doc.key) == ("Path Name", "doc:path-name--" + hashlib.sha256(b"body only text").hexdigest()[:12])
 
 
 @pytest.mark.parametrize(
