@@ -162,7 +162,7 @@ async def chat_text(engine: Engine, messages: list[dict[str, Any]], **options: A
 def llama_cpp_python_body(body: dict[str, Any]) -> dict[str, Any]:
     """``body`` (a ``ChatRequest.payload``) in the form llama-cpp-python's server takes, or ``InvalidRequest``
     naming what it cannot do. Its chat templates read string content and the user, assistant and first
-    system turns only; it constrains JSON by ``{"type": "json_object", "schema": …}``; it calls a tool only
+    system turns only (so every system text is merged into that first turn); it constrains JSON by ``{"type": "json_object", "schema": …}``; it calls a tool only
     when ``tool_choice`` names one (it cannot choose among tools itself, so ``auto`` would ignore them)."""
     body = dict(body)
     messages: list[dict[str, Any]] = []
@@ -178,6 +178,12 @@ def llama_cpp_python_body(body: dict[str, Any]) -> dict[str, Any]:
             message = {"role": "user", "content": f"Tool result ({message.get('tool_call_id', 'call')}):\n"
                                                   f"{message.get('content') or ''}"}
         messages.append(message)
+    # The chatml template keeps the first system turn only: every system text (the caller's, the
+    # reply-language instruction) goes into that one turn, in order, instead of being dropped.
+    systems = [m for m in messages if m["role"] == "system"]
+    if len(systems) > 1:
+        merged = {"role": "system", "content": "\n\n".join(str(m.get("content") or "") for m in systems)}
+        messages = [merged, *(m for m in messages if m["role"] != "system")]
     body["messages"] = messages
     response_format = body.get("response_format")
     if response_format is not None:

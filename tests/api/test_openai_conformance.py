@@ -397,3 +397,22 @@ def test_reply_language_policy_leaves_json_and_tool_requests_alone(settings):
             assert [m.model_dump(exclude_none=True) for m in engine.requests[-1].messages] == messages  # no instruction
         r = c.post("/v1/chat/completions", json={"messages": messages})
         assert r.json()["choices"][0]["message"]["content"] != '{"answer": "简体字"}'  # the policy is on otherwise
+
+
+def test_every_system_text_reaches_llama_cpp_in_its_one_system_turn() -> None:
+    """llama-cpp-python's chatml template keeps only the first system message: the caller's system prompt
+    and the reply-language instruction added after it (or the stronger one before the last user turn)
+    must both reach the model."""
+    from llama_cpp.llama_chat_format import format_chatml
+
+    from hkllm.engine import llama_cpp_python_body
+
+    body = llama_cpp_python_body({"messages": [
+        {"role": "system", "content": "You are a helpful clerk."},
+        {"role": "system", "content": "請用香港廣東話口語回答。"},
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+        {"role": "system", "content": "重要：你必須用廣東話回答。"}, {"role": "user", "content": "again"}]})
+    prompt = format_chatml(body["messages"]).prompt
+    for text in ("You are a helpful clerk.", "請用香港廣東話口語回答。", "重要：你必須用廣東話回答。", "hi", "hello", "again"):
+        assert text in prompt
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
