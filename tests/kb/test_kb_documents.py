@@ -36,10 +36,16 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
                        f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode())
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    info_id = None
+    return serialize_pdf(objects, title)
+
+
+def serialize_pdf(objects: list[bytes], title: str | None = None) -> bytes:
+    """Numbered objects (object 1 the catalog), an optional /Info title, a correct xref table."""
+    objects = list(objects)
+    info = ""
     if title:
         objects.append(f"<< /Title ({title}) >>".encode())
-        info_id = len(objects)
+        info = f" /Info {len(objects)} 0 R"
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for num, body in enumerate(objects, 1):
@@ -48,8 +54,8 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R" + (f" /Info {info_id} 0 R" if info_id else "") + " >>"
-    out += b"trailer\n" + trailer.encode() + b"\nstartxref\n%d\n%%%%EOF\n" % xref
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\n".encode()
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
 
 

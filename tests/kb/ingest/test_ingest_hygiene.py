@@ -14,6 +14,7 @@ from hkllm.kb.ingest import IngestError, SourceItem, discover
 from hkllm.kb.ingest.documents import clean_pdf_text, parse_document, usable_title
 from hkllm.kb.ingest.sources import is_metadata_file
 from hkllm.kb.types import Citation
+from tests.kb.test_kb_documents import serialize_pdf
 
 REAL_PDF = Path(__file__).resolve().parents[3] / "../shared/data/hk-legislation-pdf/cap_1_en_elegislation.pdf"
 
@@ -39,21 +40,7 @@ def make_mapped_pdf(pages: list[list[str]], mapping: dict[str, str], title: str 
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objects.append(f"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode {cmap_id} 0 R >>".encode())
     objects.append(b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream")
-    info = ""
-    if title:
-        objects.append(f"<< /Title ({title}) >>".encode())
-        info = f" /Info {len(objects)} 0 R"
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for num, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % num + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\n".encode()
-    out += b"startxref\n%d\n%%%%EOF\n" % xref
-    return bytes(out)
+    return serialize_pdf(objects, title)
 
 
 # Kangxi radicals and a CJK character as a Hong Kong government PDF's font maps them; a ligature
